@@ -1,0 +1,5 @@
+import sys
+
+from ticker.cli import main
+
+sys.exit(main())

@@ -1,0 +1,96 @@
+"""The application factory: ``create_app(settings)`` wires every part and its lifetime."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import aiohttp
+from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from ticker import api, appkeys, pages, sse, ws
+from ticker.clock import tick_clock
+from ticker.db import open_database
+from ticker.errors import error_middleware
+from ticker.feed.channels import Hub
+from ticker.metrics import Metrics
+from ticker.publisher import Publisher
+from ticker.settings import Settings
+
+log = logging.getLogger("ticker.app")
+
+BUILTIN_CHANNELS = ("clock", "headlines", "breaking")
+
+
+def feed_channels(settings: Settings) -> list[str]:
+    return [*BUILTIN_CHANNELS, *(f"data:{s.name}" for s in settings.sources)]
+
+
+async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[appkeys.settings]
+    app[appkeys.database] = await open_database(settings.database_url_resolved)
+    yield
+    await app[appkeys.database].close()
+
+
+async def _http_client_ctx(app: web.Application) -> AsyncIterator[None]:
+    # One client session for every outgoing request of the node (sources, later push).
+    app[appkeys.http_client] = aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=30, connect=10),
+        headers={"User-Agent": "ticker/0.1 (+https://github.com/ticker)"},
+    )
+    yield
+    await app[appkeys.http_client].close()
+
+
+async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[appkeys.settings]
+    publisher = app[appkeys.publisher]
+    scheduler = AsyncIOScheduler(timezone="UTC")
+    app[appkeys.scheduler] = scheduler
+    label = settings.clock_zone_label
+    # The current time first, so the clock channel has a value from the start.
+    await tick_clock(publisher, settings.timezone, label)
+    scheduler.add_job(tick_clock, CronTrigger(second=0, timezone="UTC"),
+                      args=(publisher, settings.timezone, label), id="clock",
+                      misfire_grace_time=30, coalesce=True, max_instances=1)
+    if settings.sources:
+        from ticker.sources.poller import schedule_sources
+
+        await schedule_sources(app, scheduler)
+    scheduler.start()
+    yield
+    scheduler.shutdown(wait=False)
+
+
+async def _on_shutdown(app: web.Application) -> None:
+    conns = app[appkeys.connections]
+    log.info("shutting down", extra={"connections": len(conns)})
+    await ws.close_all(conns)
+    await sse.close_all(conns.sse)
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(middlewares=[error_middleware],
+                          client_max_size=max(settings.publish_max_bytes, 64 * 1024))
+    metrics = Metrics()
+    hub = Hub(feed_channels(settings), max_size=settings.history_size,
+              max_age=settings.history_seconds, clock=time.time)
+    app[appkeys.settings] = settings
+    app[appkeys.metrics] = metrics
+    app[appkeys.hub] = hub
+    app[appkeys.publisher] = Publisher(hub, metrics)
+    app[appkeys.connections] = ws.Connections()
+    app[appkeys.services] = {}
+    app[appkeys.started_at] = datetime.now(UTC)
+    app.cleanup_ctx.extend([_database_ctx, _http_client_ctx, _scheduler_ctx])
+    app.on_shutdown.append(_on_shutdown)
+    app.router.add_get("/ws", ws.ws_handler)
+    app.router.add_get("/sse", sse.sse_handler)
+    api.setup(app)
+    pages.setup(app)
+    return app

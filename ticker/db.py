@@ -1,0 +1,232 @@
+"""The database, chosen by URL: ``sqlite:///path`` (embedded default) or ``postgresql://``.
+
+Both backends take SQL written with ``?`` placeholders and the few type words in
+:data:`TYPES` (``{pk}``, ``{float}``, ...) so one schema and one set of queries serve both.
+
+SQLite follows datasette's advice: every write goes through one connection (one writer
+thread, serialised by a lock) while reads use another, in WAL mode, so reads never wait
+for writes and the event loop never blocks on the file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+import aiosqlite
+
+Row = dict[str, Any]
+Params = Sequence[Any]
+
+TYPES = {
+    "sqlite": {"pk": "INTEGER PRIMARY KEY AUTOINCREMENT", "float": "REAL", "blob": "BLOB",
+               "bigint": "INTEGER", "json": "TEXT"},
+    "postgres": {"pk": "BIGSERIAL PRIMARY KEY", "float": "DOUBLE PRECISION", "blob": "BYTEA",
+                 "bigint": "BIGINT", "json": "TEXT"},
+}
+
+
+class Executor(Protocol):
+    """What a transaction and the database both offer."""
+
+    async def execute(self, sql: str, params: Params = ()) -> int: ...
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None: ...
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]: ...
+    async def insert(self, sql: str, params: Params = ()) -> int: ...
+
+
+class Database(Executor, Protocol):
+    dialect: str
+
+    async def executemany(self, sql: str, rows: Sequence[Params]) -> None: ...
+    def transaction(self) -> Any: ...  # async context manager yielding an Executor
+    async def close(self) -> None: ...
+
+
+def render(sql: str, dialect: str) -> str:
+    return sql.format(**TYPES[dialect]) if "{" in sql else sql
+
+
+# --------------------------------------------------------------------------- SQLite
+
+
+class _SqliteTx:
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        cur = await self._conn.execute(sql, params)
+        return cur.rowcount
+
+    async def insert(self, sql: str, params: Params = ()) -> int:
+        cur = await self._conn.execute(sql, params)
+        return int(cur.lastrowid or 0)
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        async with self._conn.execute(sql, params) as cur:
+            row = await cur.fetchone()
+        return dict(row) if row is not None else None
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        async with self._conn.execute(sql, params) as cur:
+            rows = await cur.fetchall()
+        return [dict(r) for r in rows]
+
+
+class SqliteDatabase:
+    dialect = "sqlite"
+
+    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
+        self._writer = writer
+        self._reader = reader
+        self._write_lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path) -> SqliteDatabase:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conns = []
+        for _ in range(2):
+            conn = await aiosqlite.connect(path, isolation_level=None)
+            conn.row_factory = aiosqlite.Row
+            await conn.execute("PRAGMA journal_mode=WAL")
+            await conn.execute("PRAGMA synchronous=NORMAL")
+            await conn.execute("PRAGMA foreign_keys=ON")
+            await conn.execute("PRAGMA busy_timeout=5000")
+            conns.append(conn)
+        return cls(conns[0], conns[1])
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        async with self.transaction() as tx:
+            return await tx.execute(sql, params)
+
+    async def insert(self, sql: str, params: Params = ()) -> int:
+        async with self.transaction() as tx:
+            return await tx.insert(sql, params)
+
+    async def executemany(self, sql: str, rows: Sequence[Params]) -> None:
+        async with self._write_lock:
+            await self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                await self._writer.executemany(sql, rows)
+            except BaseException:
+                await self._writer.execute("ROLLBACK")
+                raise
+            await self._writer.execute("COMMIT")
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        return await _SqliteTx(self._reader).fetchone(sql, params)
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        return await _SqliteTx(self._reader).fetchall(sql, params)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[_SqliteTx]:
+        async with self._write_lock:
+            await self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                yield _SqliteTx(self._writer)
+            except BaseException:
+                await self._writer.execute("ROLLBACK")
+                raise
+            await self._writer.execute("COMMIT")
+
+    async def close(self) -> None:
+        await self._writer.close()
+        await self._reader.close()
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+_PLACEHOLDER = re.compile(r"\?")
+
+
+def to_dollar(sql: str) -> str:
+    """``?`` placeholders to asyncpg's ``$1, $2, ...`` (our SQL has no literal '?')."""
+    counter = iter(range(1, 10_000))
+    return _PLACEHOLDER.sub(lambda _m: f"${next(counter)}", sql)
+
+
+class _PgTx:
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        status = await self._conn.execute(to_dollar(sql), *params)
+        tail = str(status).rsplit(" ", 1)[-1]
+        return int(tail) if tail.isdigit() else 0
+
+    async def insert(self, sql: str, params: Params = ()) -> int:
+        value = await self._conn.fetchval(to_dollar(sql) + " RETURNING id", *params)
+        return int(value)
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        row = await self._conn.fetchrow(to_dollar(sql), *params)
+        return dict(row) if row is not None else None
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        return [dict(r) for r in await self._conn.fetch(to_dollar(sql), *params)]
+
+
+class PostgresDatabase:
+    dialect = "postgres"
+
+    def __init__(self, pool: Any) -> None:
+        self._pool = pool
+
+    @classmethod
+    async def open(cls, url: str) -> PostgresDatabase:
+        import asyncpg
+
+        pool = await asyncpg.create_pool(url, min_size=1, max_size=10)
+        return cls(pool)
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        async with self._pool.acquire() as conn:
+            return await _PgTx(conn).execute(sql, params)
+
+    async def insert(self, sql: str, params: Params = ()) -> int:
+        async with self._pool.acquire() as conn:
+            return await _PgTx(conn).insert(sql, params)
+
+    async def executemany(self, sql: str, rows: Sequence[Params]) -> None:
+        async with self._pool.acquire() as conn:
+            await conn.executemany(to_dollar(sql), rows)
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        async with self._pool.acquire() as conn:
+            return await _PgTx(conn).fetchone(sql, params)
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        async with self._pool.acquire() as conn:
+            return await _PgTx(conn).fetchall(sql, params)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[_PgTx]:
+        async with self._pool.acquire() as conn, conn.transaction():
+            yield _PgTx(conn)
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+
+async def open_database(url: str) -> Database:
+    """Open the database a URL names and bring its schema up to date."""
+    from ticker.schema import migrate
+
+    db: Database
+    if url.startswith("sqlite:///"):
+        db = await SqliteDatabase.open(Path(url.removeprefix("sqlite:///")))
+    elif url.startswith(("postgresql://", "postgres://")):
+        db = await PostgresDatabase.open(url)
+    else:
+        raise ValueError(f"unsupported database URL scheme: {url.split(':', 1)[0]!r}")
+    try:
+        await migrate(db)
+    except BaseException:
+        await db.close()
+        raise
+    return db

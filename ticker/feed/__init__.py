@@ -1,0 +1,1 @@
+"""The live feed: channels, history and resume (core) and the wire formats."""

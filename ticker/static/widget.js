@@ -1,0 +1,1 @@
+// widget placeholder until the widget lands

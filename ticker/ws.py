@@ -1,0 +1,155 @@
+"""The ``/ws`` endpoint: moves bytes between aiohttp and a :class:`~ticker.feed.session.Session`.
+
+Broadcasts bypass aiohttp's per-call ``send_str`` coroutine: a message's frame is encoded
+once (:attr:`Message.ws_frame`) and written to each connection's transport synchronously,
+so fan-out to N clients is N ``transport.write`` calls and no tasks. Each transport's
+unsent bytes are the connection's send buffer; one that passes the limit belongs to a
+client that stopped keeping up, which is told 1013 (try again later: reconnect and resume)
+and dropped, so one slow reader never holds memory or time that others need.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from ticker import appkeys
+from ticker.feed import wire
+from ticker.feed.channels import Message
+from ticker.feed.session import Reply, Session
+from ticker.metrics import Metrics
+
+log = logging.getLogger("ticker.ws")
+
+# How long a dropped client gets to read its close frame before the socket is aborted.
+CLOSE_GRACE_SECONDS = 2.0
+
+
+class Connections:
+    """Open feed connections of this node, for shutdown and the gauge."""
+
+    def __init__(self) -> None:
+        self.ws: dict[WsConnection, None] = {}
+        self.sse: dict[Any, None] = {}
+
+    def __len__(self) -> int:
+        return len(self.ws) + len(self.sse)
+
+
+class WsConnection:
+    """A :class:`~ticker.feed.channels.Sink` writing frames straight to one transport."""
+
+    __slots__ = ("closed", "limit", "metrics", "session", "transport", "ws")
+
+    def __init__(self, ws: web.WebSocketResponse, transport: asyncio.Transport, limit: int,
+                 metrics: Metrics) -> None:
+        self.ws = ws
+        self.transport = transport
+        self.limit = limit
+        self.metrics = metrics
+        self.closed = False
+        self.session: Session | None = None
+
+    def deliver(self, msg: Message) -> None:
+        self._write(msg.ws_frame)
+
+    def send_reply(self, reply: Reply) -> None:
+        for item in reply.out:
+            self._write(item.ws_frame if isinstance(item, Message) else wire.ws_text_frame(item))
+
+    def _write(self, frame: bytes) -> None:
+        if self.closed:
+            return
+        transport = self.transport
+        if transport.is_closing():
+            self._forget()
+            return
+        if transport.get_write_buffer_size() > self.limit:
+            self.drop(wire.CLOSE_TRY_AGAIN, "slow consumer: reconnect and resume")
+            self.metrics.slow_consumer_disconnects.labels("ws").inc()
+            log.info("slow consumer dropped", extra={"transport": "ws"})
+            return
+        transport.write(frame)
+        self.metrics.delivered.counts["ws"] += 1
+
+    def _forget(self) -> None:
+        self.closed = True
+        if self.session is not None:
+            self.session.close()
+
+    def drop(self, code: int, reason: str) -> None:
+        """Stop sending, queue a close frame behind what is buffered, abort after a grace."""
+        if self.closed:
+            return
+        self._forget()
+        transport = self.transport
+        if not transport.is_closing():
+            transport.write(wire.ws_close_frame(code, reason))
+            asyncio.get_running_loop().call_later(CLOSE_GRACE_SECONDS, transport.abort)
+
+
+async def ws_handler(request: web.Request) -> web.StreamResponse:
+    app = request.app
+    settings = app[appkeys.settings]
+    metrics = app[appkeys.metrics]
+    conns = app[appkeys.connections]
+    ws = web.WebSocketResponse(
+        heartbeat=settings.ws_heartbeat_seconds,
+        max_msg_size=settings.ws_max_message_bytes,
+        compress=False,  # frames are shared between clients; per-client deflate would not be
+    )
+    await ws.prepare(request)
+    transport = request.transport
+    if transport is None:
+        return ws
+    conn = WsConnection(ws, transport, settings.ws_send_buffer_bytes, metrics)  # type: ignore[arg-type]
+    session = Session(app[appkeys.hub], conn, rate=settings.ws_max_client_rate,
+                      now=time.monotonic, wall_ms=lambda: int(time.time() * 1000))
+    conn.session = session
+    conns.ws[conn] = None
+    metrics.connections.labels("ws").inc()
+    try:
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT:
+                reply = session.handle(msg.data)
+                conn.send_reply(reply)
+                for item in reply.out:
+                    if isinstance(item, bytes) and item.startswith(b'{"type":"error"'):
+                        metrics.protocol_errors.labels("error_frame").inc()
+                if reply.close is not None:
+                    metrics.protocol_errors.labels(str(reply.close)).inc()
+                    conn.drop(reply.close, reply.close_reason)
+                    break
+            elif msg.type == WSMsgType.BINARY:
+                conn.send_reply(Reply([wire.error("invalid_request",
+                                                  "Send JSON text frames, not binary.")]))
+            elif msg.type == WSMsgType.ERROR:
+                metrics.protocol_errors.labels(str(ws.close_code or "error")).inc()
+                break
+    finally:
+        conn._forget()
+        conns.ws.pop(conn, None)
+        metrics.connections.labels("ws").dec()
+    return ws
+
+
+async def close_all(conns: Connections, code: int = wire.CLOSE_GOING_AWAY,
+                    timeout: float = 3.0) -> None:
+    """Tell every client the server is going away (they reconnect and resume elsewhere);
+    clients that do not answer the close handshake in time are cut off."""
+    live = list(conns.ws)
+    for conn in live:
+        conn._forget()
+    tasks = [asyncio.ensure_future(c.ws.close(code=code, message=b"server shutting down"))
+             for c in live]
+    if tasks:
+        _done, pending = await asyncio.wait(tasks, timeout=timeout)
+        for task in pending:
+            task.cancel()
+    for conn in live:
+        if not conn.transport.is_closing():
+            conn.transport.abort()
