@@ -135,8 +135,15 @@ class SqliteDatabase:
             await self._writer.execute("COMMIT")
 
     async def close(self) -> None:
-        await self._writer.close()
-        await self._reader.close()
+        try:
+            await self._writer.close()
+            await self._reader.close()
+        except BaseException:
+            # Interrupted (a second SIGTERM during shutdown): the worker threads must still
+            # end, or they keep the process alive after the event loop is gone.
+            self._writer.stop()
+            self._reader.stop()
+            raise
 
 
 # --------------------------------------------------------------------------- PostgreSQL

@@ -70,6 +70,8 @@ class SourceSettings:
     attribution: str = ""
     # json format: output key -> dotted path into the document ("data.0.confirmed").
     fields: Mapping[str, str] = field(default_factory=dict)
+    # json format: dotted path to the document's own time; empty: the time of the fetch.
+    as_of: str = ""
     timeout: float = 10.0
     max_bytes: int = 5 * 1024 * 1024
 
@@ -212,6 +214,7 @@ def _source(raw: Mapping[str, Any]) -> SourceSettings:
         interval=interval,
         attribution=str(raw.get("attribution", "")),
         fields={str(k): str(v) for k, v in dict(fields).items()},
+        as_of=str(raw.get("as_of", "")),
         timeout=float(raw.get("timeout", 10)),
         max_bytes=int(raw.get("max_bytes", 5 * 1024 * 1024)),
     )

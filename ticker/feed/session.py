@@ -100,7 +100,8 @@ class Session:
         names = self._channel_list(frame)
         if isinstance(names, bytes):
             return Reply([names])
-        since = frame.get("since") or {}
+        since = frame.get("since")
+        since = {} if since is None else since
         if not isinstance(since, dict):
             return Reply([wire.error("invalid_request", "'since' must map channel to position.")])
         reply = Reply()

@@ -1,0 +1,1 @@
+"""Benchmarks for ticker: each module with a ``main`` is one command (see ``bench/README.md``)."""

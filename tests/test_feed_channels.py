@@ -1,0 +1,99 @@
+"""The feed core without sockets: offsets, bounded history, resume and latest values."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ticker.feed.channels import Channel, Hub, Message, Position
+
+
+class ListSink:
+    def __init__(self) -> None:
+        self.got: list[Message] = []
+
+    def deliver(self, msg: Message) -> None:
+        self.got.append(msg)
+
+
+def stream(max_size: int = 5, max_age: float = 100.0) -> Channel:
+    return Channel("headlines", latest=False, max_size=max_size, max_age=max_age, epoch="e1")
+
+
+def test_offsets_rise_by_one_per_message_within_an_epoch() -> None:
+    ch = stream()
+    offsets = [ch.append({"n": i}, now=0).offset for i in range(3)]
+    assert offsets == [1, 2, 3]
+    assert ch.position == Position("e1", 3)
+
+
+@pytest.mark.parametrize(
+    ("since", "recovered", "offsets", "stands_at"),
+    [
+        (None, True, [], 7),  # a new subscriber of a stream starts at the head
+        (Position("e1", 7), True, [], 7),  # up to date
+        (Position("e1", 5), True, [6, 7], 5),  # missed two, both in history
+        (Position("e1", 2), True, [3, 4, 5, 6, 7], 2),  # exactly the oldest kept
+        (Position("e1", 1), False, [], 7),  # older than history reaches
+        (Position("e0", 5), False, [], 7),  # another epoch (a restart)
+        (Position("e1", 9), False, [], 7),  # from the future
+        (Position("e1", -1), False, [], 7),
+    ],
+)
+def test_resume_gives_exactly_the_missed_messages_or_says_it_cannot(
+    since: Position | None, recovered: bool, offsets: list[int], stands_at: int
+) -> None:
+    ch = stream(max_size=5)
+    for i in range(7):
+        ch.append({"n": i}, now=0)
+    rec = ch.since(since, now=0)
+    assert rec.recovered is recovered
+    assert [m.offset for m in rec.messages] == offsets
+    assert rec.offset == stands_at
+
+
+def test_history_is_bounded_by_age() -> None:
+    ch = stream(max_size=100, max_age=10)
+    ch.append({"n": 1}, now=0)
+    ch.append({"n": 2}, now=5)
+    ch.append({"n": 3}, now=12)
+    assert [m.offset for m in ch.recent(10)] == [2, 3]
+    assert ch.since(Position("e1", 1), now=12).recovered is True
+    assert ch.since(Position("e1", 0), now=12).recovered is False
+
+
+def test_latest_channel_keeps_and_hands_out_its_current_value_even_when_old() -> None:
+    ch = Channel("clock", latest=True, max_size=3, max_age=1, epoch="c")
+    ch.append({"t": 1}, now=0)
+    ch.append({"t": 2}, now=0)
+    fresh = ch.since(None, now=1000)
+    assert [m.data for m in fresh.messages] == [{"t": 2}]
+    assert fresh.offset == 1  # the value that follows is offset 2
+    stale = ch.since(Position("other", 1), now=1000)
+    assert stale.recovered is False and [m.offset for m in stale.messages] == [2]
+
+
+def test_hub_broadcast_reaches_every_subscriber_once_and_encodes_once() -> None:
+    hub = Hub(["headlines", "clock"], max_size=10, max_age=60, clock=lambda: 0.0)
+    sinks = [ListSink() for _ in range(3)]
+    for sink in sinks:
+        hub.subscribe("headlines", sink, None)
+    msg, count = hub.publish("headlines", {"title": "A"})
+    assert count == 3
+    assert all(s.got == [msg] for s in sinks)
+    assert msg.ws_frame is msg.ws_frame  # cached: one serialisation per broadcast
+    assert json.loads(msg.json) == {"type": "message", "channel": "headlines",
+                                    "epoch": msg.epoch, "offset": 1, "data": {"title": "A"}}
+    hub.unsubscribe("headlines", sinks[0])
+    hub.publish("headlines", {"title": "B"})
+    assert len(sinks[0].got) == 1 and len(sinks[1].got) == 2
+
+
+def test_ws_frame_header_encodes_payload_length_for_every_size_class() -> None:
+    from ticker.feed.wire import ws_text_frame
+
+    assert ws_text_frame(b"x" * 125)[:2] == b"\x81\x7d"
+    assert ws_text_frame(b"x" * 126)[:4] == b"\x81\x7e\x00\x7e"
+    assert ws_text_frame(b"x" * 70000)[:2] == b"\x81\x7f"
+    assert len(ws_text_frame(b"x" * 70000)) == 70000 + 10

@@ -1,0 +1,356 @@
+"""The live feed through a real ``ticker serve`` process and real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from typing import Any
+
+import aiohttp
+import pytest
+import websockets
+
+from tests.support import ServerProcess
+
+
+async def recv_json(ws: Any, timeout: float = 5.0) -> dict[str, Any]:
+    return json.loads(await asyncio.wait_for(ws.recv(), timeout))  # type: ignore[no-any-return]
+
+
+async def publish(server: ServerProcess, data: dict[str, Any], channel: str = "headlines",
+                  token: str | None = None) -> tuple[int, dict[str, Any]]:
+    headers = {"Authorization": f"Bearer {token or server.token}"}  # type: ignore[attr-defined]
+    async with aiohttp.ClientSession() as http, http.post(
+        f"{server.url}/api/channels/{channel}/messages", json={"data": data}, headers=headers
+    ) as resp:
+        return resp.status, await resp.json()
+
+
+async def until_type(ws: Any, kind: str, channel: str | None = None) -> dict[str, Any]:
+    while True:
+        frame = await recv_json(ws)
+        if frame["type"] == kind and (channel is None or frame.get("channel") == channel):
+            return frame
+
+
+async def test_subscriber_gets_latest_clock_then_a_published_headline_within_a_second(
+    server: ServerProcess,
+) -> None:
+    async with websockets.connect(server.ws_url) as ws:
+        await ws.send(json.dumps({"type": "subscribe", "channels": ["clock", "headlines"]}))
+        sub_clock = await recv_json(ws)
+        clock = await recv_json(ws)
+        sub_headlines = await recv_json(ws)
+        assert sub_clock["type"] == "subscribed" and sub_clock["channel"] == "clock"
+        assert clock["type"] == "message" and clock["data"]["zone"] == "GMT"
+        assert abs(clock["data"]["ms"] - time.time() * 1000) < 65_000
+        assert clock["data"]["iso"].endswith("Z")
+        assert sub_headlines["channel"] == "headlines" and sub_headlines["recovered"] is True
+
+        started = time.monotonic()
+        status, body = await publish(server, {"title": "Flood warning", "url": "https://n.example/1"})
+        assert status == 201
+        msg = await until_type(ws, "message", "headlines")
+        assert time.monotonic() - started < 1.0
+        assert msg["data"]["title"] == "Flood warning"
+        assert msg["offset"] == body["offset"] == sub_headlines["offset"] + 1
+
+
+async def test_time_exchange_reports_server_milliseconds(server: ServerProcess) -> None:
+    async with websockets.connect(server.ws_url) as ws:
+        await ws.send(json.dumps({"type": "time", "t0": 5}))
+        reply = await recv_json(ws)
+    assert reply["t0"] == 5 and abs(reply["server"] - time.time() * 1000) < 5000
+
+
+async def test_resume_after_disconnect_delivers_exactly_the_missed_messages_in_order(
+    server: ServerProcess,
+) -> None:
+    async with websockets.connect(server.ws_url) as ws:
+        await ws.send(json.dumps({"type": "subscribe", "channels": ["headlines"]}))
+        await publish(server, {"title": "seen"})
+        await until_type(ws, "subscribed")
+        seen = await until_type(ws, "message")
+    for n in range(5):
+        await publish(server, {"title": f"missed {n}"})
+    since = {"headlines": {"epoch": seen["epoch"], "offset": seen["offset"]}}
+    async with websockets.connect(server.ws_url) as ws:
+        await ws.send(json.dumps({"type": "subscribe", "channels": ["headlines"], "since": since}))
+        sub = await recv_json(ws)
+        replay = [await recv_json(ws) for _ in range(5)]
+        await publish(server, {"title": "live"})
+        live = await recv_json(ws)
+    assert sub["recovered"] is True and sub["offset"] == seen["offset"]
+    assert [m["data"]["title"] for m in replay] == [f"missed {n}" for n in range(5)]
+    assert [m["offset"] for m in replay] == list(range(seen["offset"] + 1, seen["offset"] + 6))
+    assert live["data"]["title"] == "live" and live["offset"] == seen["offset"] + 6
+
+
+async def test_resume_from_before_history_says_recovered_false(server_factory: Any) -> None:
+    server = server_factory(env={"TICKER_HISTORY_SIZE": "3"})
+    server.token = server.create_token()
+    server.start()
+    _, first = await publish(server, {"title": "0"})
+    for n in range(5):
+        await publish(server, {"title": str(n + 1)})
+    async with websockets.connect(server.ws_url) as ws:
+        await ws.send(json.dumps({"type": "subscribe", "channels": ["headlines"], "since": {
+            "headlines": {"epoch": first["epoch"], "offset": first["offset"]}}}))
+        sub = await recv_json(ws)
+    assert sub["recovered"] is False and sub["offset"] == first["offset"] + 5
+    async with aiohttp.ClientSession() as http, http.get(
+        f"{server.url}/api/channels/headlines/messages?limit=10"
+    ) as resp:
+        history = await resp.json()
+    assert [m["data"]["title"] for m in history["messages"]] == ["3", "4", "5"]
+
+
+async def test_resume_after_a_server_restart_says_recovered_false(server: ServerProcess) -> None:
+    _, body = await publish(server, {"title": "before restart"})
+    server.restart()
+    async with websockets.connect(server.ws_url) as ws:
+        await ws.send(json.dumps({"type": "subscribe", "channels": ["headlines"], "since": {
+            "headlines": {"epoch": body["epoch"], "offset": body["offset"]}}}))
+        sub = await recv_json(ws)
+    assert sub["recovered"] is False and sub["epoch"] != body["epoch"]
+
+
+# --------------------------------------------------------------------------- SSE
+
+
+async def read_sse(resp: aiohttp.ClientResponse, count: int) -> list[dict[str, Any]]:
+    """Parse ``count`` events (id + JSON data) from a text/event-stream response."""
+    events: list[dict[str, Any]] = []
+    current: dict[str, Any] = {}
+    while len(events) < count:
+        line = (await asyncio.wait_for(resp.content.readline(), 5)).decode().rstrip("\n")
+        if line.startswith("id: "):
+            current["id"] = line[4:]
+        elif line.startswith("data: "):
+            current["data"] = json.loads(line[6:])
+        elif line == "" and "data" in current:
+            events.append(current)
+            current = {}
+    return events
+
+
+async def test_sse_streams_messages_and_resumes_with_last_event_id(server: ServerProcess) -> None:
+    url = f"{server.url}/sse?channels=headlines"
+    async with aiohttp.ClientSession() as http:
+        async with http.get(url) as resp:
+            assert resp.headers["Content-Type"].startswith("text/event-stream")
+            (sub,) = await read_sse(resp, 1)
+            assert sub["data"]["type"] == "subscribed"
+            await publish(server, {"title": "one"})
+            (one,) = await read_sse(resp, 1)
+        assert one["id"] == f"{one['data']['epoch']}:{one['data']['offset']}"
+        for title in ("two", "three"):
+            await publish(server, {"title": title})
+        async with http.get(url, headers={"Last-Event-ID": one["id"]}) as resp:
+            sub, two, three = await read_sse(resp, 3)
+        assert sub["data"]["recovered"] is True
+        assert [two["data"]["data"]["title"], three["data"]["data"]["title"]] == ["two", "three"]
+        assert three["id"] == f"{one['data']['epoch']}:{one['data']['offset'] + 2}"
+
+        async with http.get(url, headers={"Last-Event-ID": "deadbeef:3"}) as resp:
+            (sub,) = await read_sse(resp, 1)
+        assert sub["data"]["recovered"] is False
+
+
+async def test_sse_id_carries_every_channel_position(server: ServerProcess) -> None:
+    async with aiohttp.ClientSession() as http, http.get(
+        f"{server.url}/sse?channels=clock,headlines"
+    ) as resp:
+        events = await read_sse(resp, 3)  # subscribed clock, clock value, subscribed headlines
+        await publish(server, {"title": "x"})
+        (msg,) = await read_sse(resp, 1)
+    clock = events[1]["data"]
+    assert msg["id"] == f"{clock['epoch']}:{clock['offset']},{msg['data']['epoch']}:1"
+
+
+async def test_sse_refuses_unknown_channels_with_a_json_error(server: ServerProcess) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{server.url}/sse?channels=weather") as resp:
+            assert resp.status == 404
+            assert (await resp.json())["error"]["code"] == "unknown_channel"
+        async with http.get(f"{server.url}/sse") as resp:
+            assert resp.status == 400
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+async def test_bad_frames_get_documented_errors_and_the_server_keeps_serving(
+    server: ServerProcess,
+) -> None:
+    async with websockets.connect(server.ws_url) as ws:
+        for text, code in [("{oops", "bad_json"), ('{"type":"x"}', "unknown_type"),
+                           ('{"type":"subscribe","channels":["nope"]}', "unknown_channel"),
+                           ('{"type":"subscribe","channels":["UP"]}', "invalid_channel")]:
+            await ws.send(text)
+            frame = await recv_json(ws)
+            assert (frame["type"], frame["code"]) == ("error", code)
+        await ws.send(b"\x00binary")
+        assert (await recv_json(ws))["code"] == "invalid_request"
+        await ws.send(json.dumps({"type": "time", "t0": 1}))
+        assert (await recv_json(ws))["type"] == "time"  # still open after small mistakes
+
+
+async def test_oversize_frame_closes_with_1009(server: ServerProcess) -> None:
+    async with websockets.connect(server.ws_url, max_size=None) as ws:
+        await ws.send("x" * (70 * 1024))
+        with pytest.raises(websockets.ConnectionClosed) as info:
+            await recv_json(ws)
+    assert info.value.rcvd is not None and info.value.rcvd.code == 1009
+
+
+async def test_flood_of_frames_closes_with_1008(server: ServerProcess) -> None:
+    async with websockets.connect(server.ws_url) as ws:
+        with pytest.raises(websockets.ConnectionClosed) as info:
+            for _ in range(500):
+                await ws.send('{"type":"ping"}')
+            while True:
+                await recv_json(ws)
+    assert info.value.rcvd is not None and info.value.rcvd.code == 1008
+
+
+@pytest.mark.parametrize(
+    ("channel", "body", "auth", "status", "code"),
+    [
+        ("headlines", {"data": {"title": "x"}}, None, 401, "unauthorized"),
+        ("headlines", {"data": {"title": "x"}}, "tk_wrong", 401, "unauthorized"),
+        ("headlines", {"data": {"title": ""}}, "good", 400, "invalid_message"),
+        ("headlines", {"data": "text"}, "good", 400, "invalid_message"),
+        ("headlines", {"title": "no data key"}, "good", 400, "invalid_message"),
+        ("clock", {"data": {"iso": "1999"}}, "good", 400, "invalid_message"),
+        ("weather", {"data": {"title": "x"}}, "good", 404, "unknown_channel"),
+        ("Bad!", {"data": {"title": "x"}}, "good", 400, "invalid_channel"),
+    ],
+)
+async def test_refused_publish_gets_its_error_and_publishes_nothing(
+    server: ServerProcess, channel: str, body: Any, auth: str | None, status: int, code: str
+) -> None:
+    headers = {}
+    if auth:
+        headers["Authorization"] = "Bearer " + (server.token if auth == "good" else auth)  # type: ignore[attr-defined]
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{server.url}/api/channels/{channel}/messages", json=body,
+                             headers=headers) as resp:
+            assert resp.status == status
+            assert (await resp.json())["error"]["code"] == code
+        async with http.get(f"{server.url}/api/channels/headlines/messages") as resp:
+            assert (await resp.json())["offset"] == 0
+
+
+async def test_bad_json_and_oversize_publish_bodies_are_refused(server: ServerProcess) -> None:
+    headers = {"Authorization": f"Bearer {server.token}",  # type: ignore[attr-defined]
+               "Content-Type": "application/json"}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{server.url}/api/channels/headlines/messages", data=b"{nope",
+                             headers=headers) as resp:
+            assert (resp.status, (await resp.json())["error"]["code"]) == (400, "bad_json")
+        big = json.dumps({"data": {"title": "x", "extra": "y" * 20000}})
+        async with http.post(f"{server.url}/api/channels/headlines/messages", data=big,
+                             headers=headers) as resp:
+            assert (resp.status, (await resp.json())["error"]["code"]) == (413, "body_too_large")
+
+
+# --------------------------------------------------------------------------- slow consumers
+
+
+def stalled_client(port: int) -> socket.socket:
+    """A WebSocket client that subscribes to headlines and then never reads again."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.sendall(
+        b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(1)
+    assert b" 101 " in head.split(b"\r\n")[0]
+    payload = json.dumps({"type": "subscribe", "channels": ["headlines"]}).encode()
+    mask = b"\x01\x02\x03\x04"
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    sock.sendall(bytes([0x81, 0x80 | len(payload)]) + mask + masked)
+    return sock
+
+
+async def metric(server: ServerProcess, name: str) -> float:
+    async with aiohttp.ClientSession() as http, http.get(server.url + "/metrics") as resp:
+        text = await resp.text()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name))
+
+
+async def test_slow_consumer_is_dropped_while_others_get_everything_and_memory_stays_bounded(
+    server_factory: Any,
+) -> None:
+    server = server_factory(env={"TICKER_WS_SEND_BUFFER_BYTES": "65536",
+                                 "TICKER_HISTORY_SIZE": "10",
+                                 "TICKER_PUBLISH_MAX_BYTES": "65536"})
+    server.token = server.create_token()
+    server.start()
+    stalled = stalled_client(server.port)
+    count, size = 400, 30_000  # 12 MB: far beyond every buffer between server and client
+    received: list[int] = []
+    try:
+        async with websockets.connect(server.ws_url, max_size=2**20) as ws:
+            await ws.send(json.dumps({"type": "subscribe", "channels": ["headlines"]}))
+            await until_type(ws, "subscribed")
+            rss_before = server.rss_kib()
+
+            async def reader() -> None:
+                while len(received) < count:
+                    frame = await recv_json(ws, timeout=20)
+                    if frame["type"] == "message":
+                        received.append(frame["data"]["n"])
+
+            task = asyncio.create_task(reader())
+            filler = "z" * size
+            async with aiohttp.ClientSession() as http:
+                for n in range(count):
+                    async with http.post(
+                        f"{server.url}/api/channels/headlines/messages",
+                        json={"data": {"title": "t", "n": n, "fill": filler}},
+                        headers={"Authorization": f"Bearer {server.token}"},
+                    ) as resp:
+                        assert resp.status == 201
+            await asyncio.wait_for(task, 30)
+            rss_after = server.rss_kib()
+    finally:
+        stalled.close()
+    assert received == list(range(count))
+    assert await metric(server, 'ticker_slow_consumer_disconnects_total{transport="ws"}') == 1
+    # 12 MB went to the stalled client's connection; the server kept at most its buffer.
+    assert rss_after - rss_before < 6 * 1024, (rss_before, rss_after)
+
+
+# --------------------------------------------------------------------------- operations
+
+
+async def test_shutdown_tells_clients_going_away(server: ServerProcess) -> None:
+    async with websockets.connect(server.ws_url) as ws:
+        await ws.send(json.dumps({"type": "subscribe", "channels": ["headlines"]}))
+        await until_type(ws, "subscribed")
+        proc = server.proc
+        assert proc is not None
+        proc.terminate()
+        with pytest.raises(websockets.ConnectionClosed) as info:
+            while True:
+                await recv_json(ws, timeout=10)
+    assert info.value.rcvd is not None and info.value.rcvd.code == 1001
+    assert await asyncio.to_thread(proc.wait, 10) == 0  # a clean exit, no lingering threads
+
+
+async def test_metrics_count_connections_publishes_and_deliveries(server: ServerProcess) -> None:
+    async with websockets.connect(server.ws_url) as ws:
+        await ws.send(json.dumps({"type": "subscribe", "channels": ["headlines"]}))
+        await until_type(ws, "subscribed")
+        await publish(server, {"title": "counted"})
+        await until_type(ws, "message")
+        assert await metric(server, 'ticker_connections{transport="ws"}') == 1
+        assert await metric(server, 'ticker_messages_published_total{channel="headlines"}') == 1
+        assert await metric(server, 'ticker_messages_delivered_total{transport="ws"}') >= 1
