@@ -92,10 +92,11 @@ class ServerProcess:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{self.log()}")
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as resp:
-                    if resp.status == 200:
-                        return self
+            with contextlib.suppress(OSError), urllib.request.urlopen(
+                self.url + "/healthz", timeout=1
+            ) as resp:
+                if resp.status == 200:
+                    return self
             time.sleep(0.05)
         raise RuntimeError(f"server did not become healthy:\n{self.log()}")
 

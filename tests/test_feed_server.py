@@ -15,8 +15,8 @@ import websockets
 from tests.support import ServerProcess
 
 
-async def recv_json(ws: Any, timeout: float = 5.0) -> dict[str, Any]:
-    return json.loads(await asyncio.wait_for(ws.recv(), timeout))  # type: ignore[no-any-return]
+async def recv_json(ws: Any, wait: float = 5.0) -> dict[str, Any]:
+    return json.loads(await asyncio.wait_for(ws.recv(), wait))  # type: ignore[no-any-return]
 
 
 async def publish(server: ServerProcess, data: dict[str, Any], channel: str = "headlines",
@@ -304,7 +304,7 @@ async def test_slow_consumer_is_dropped_while_others_get_everything_and_memory_s
 
             async def reader() -> None:
                 while len(received) < count:
-                    frame = await recv_json(ws, timeout=20)
+                    frame = await recv_json(ws, wait=20)
                     if frame["type"] == "message":
                         received.append(frame["data"]["n"])
 
@@ -340,7 +340,7 @@ async def test_shutdown_tells_clients_going_away(server: ServerProcess) -> None:
         proc.terminate()
         with pytest.raises(websockets.ConnectionClosed) as info:
             while True:
-                await recv_json(ws, timeout=10)
+                await recv_json(ws, wait=10)
     assert info.value.rcvd is not None and info.value.rcvd.code == 1001
     assert await asyncio.to_thread(proc.wait, 10) == 0  # a clean exit, no lingering threads
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from apscheduler.schedulers.asyncio import AsyncIOScheduler  # noqa: F401
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
     from ticker.db import Database
     from ticker.feed.channels import Hub
@@ -19,13 +18,14 @@ if TYPE_CHECKING:
     from ticker.settings import Settings
     from ticker.ws import Connections
 
-settings = web.AppKey("settings", "Settings")
-metrics = web.AppKey("metrics", "Metrics")
-hub = web.AppKey("hub", "Hub")
-publisher = web.AppKey("publisher", "Publisher")
-connections = web.AppKey("connections", "Connections")
-database = web.AppKey("database", "Database")
-scheduler = web.AppKey("scheduler", "Any")
+
+settings: web.AppKey[Settings] = web.AppKey("settings")
+metrics: web.AppKey[Metrics] = web.AppKey("metrics")
+hub: web.AppKey[Hub] = web.AppKey("hub")
+publisher: web.AppKey[Publisher] = web.AppKey("publisher")
+connections: web.AppKey[Connections] = web.AppKey("connections")
+database: web.AppKey[Database] = web.AppKey("database")
+scheduler: web.AppKey[AsyncIOScheduler] = web.AppKey("scheduler")
 http_client = web.AppKey("http_client", aiohttp.ClientSession)
 # Extensions (push, alerts) hang their services here by name.
 services = web.AppKey("services", dict[str, Any])

@@ -22,15 +22,93 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             revoked_at {float}
         )""",
     ]),
+    # Web Push (subscribers/): keys, subscriptions, alerts and per-subscription progress.
+    # An alert's deliveries are its durable to-do list: a restart resumes from them.
+    (2, "web push", [
+        """CREATE TABLE vapid_keys (
+            id {pk},
+            public_key TEXT NOT NULL UNIQUE,
+            private_key TEXT NOT NULL,
+            created_at {float} NOT NULL
+        )""",
+        """CREATE TABLE push_subscriptions (
+            id {pk},
+            endpoint TEXT NOT NULL UNIQUE,
+            p256dh TEXT NOT NULL,
+            auth TEXT NOT NULL,
+            expiration_time {float},
+            language TEXT NOT NULL,
+            timezone TEXT NOT NULL,
+            vapid_key_id INTEGER NOT NULL REFERENCES vapid_keys (id),
+            created_at {float} NOT NULL,
+            updated_at {float} NOT NULL
+        )""",
+        """CREATE TABLE push_subscription_topics (
+            subscription_id INTEGER NOT NULL REFERENCES push_subscriptions (id) ON DELETE CASCADE,
+            topic TEXT NOT NULL,
+            PRIMARY KEY (subscription_id, topic)
+        )""",
+        "CREATE INDEX push_subscription_topics_topic ON push_subscription_topics (topic)",
+        """CREATE TABLE alerts (
+            id {pk},
+            title TEXT NOT NULL,
+            body TEXT NOT NULL,
+            url TEXT NOT NULL,
+            icon TEXT NOT NULL,
+            image TEXT NOT NULL,
+            tag TEXT NOT NULL,
+            topics {json} NOT NULL,
+            language TEXT NOT NULL,
+            urgency TEXT NOT NULL,
+            ttl INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            idempotency_key TEXT UNIQUE,
+            request_hash TEXT NOT NULL,
+            created_by INTEGER,
+            created_at {float} NOT NULL,
+            scheduled_at {float},
+            started_at {float},
+            finished_at {float},
+            total INTEGER NOT NULL DEFAULT 0
+        )""",
+        "CREATE INDEX alerts_status ON alerts (status)",
+        """CREATE TABLE alert_deliveries (
+            alert_id INTEGER NOT NULL REFERENCES alerts (id) ON DELETE CASCADE,
+            subscription_id INTEGER NOT NULL
+                REFERENCES push_subscriptions (id) ON DELETE CASCADE,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at {float} NOT NULL,
+            last_status INTEGER,
+            updated_at {float} NOT NULL,
+            PRIMARY KEY (alert_id, subscription_id)
+        )""",
+        "CREATE INDEX alert_deliveries_subscription ON alert_deliveries (subscription_id)",
+        "CREATE INDEX alert_deliveries_due ON alert_deliveries (alert_id, state, next_attempt_at)",
+        # Anonymous counts of final outcomes whose delivery rows were removed with their
+        # subscription, so an alert's totals survive a reader unsubscribing.
+        """CREATE TABLE alert_outcomes (
+            alert_id INTEGER NOT NULL REFERENCES alerts (id) ON DELETE CASCADE,
+            outcome TEXT NOT NULL,
+            n INTEGER NOT NULL,
+            PRIMARY KEY (alert_id, outcome)
+        )""",
+        """CREATE TABLE alert_receipts (
+            alert_id INTEGER NOT NULL REFERENCES alerts (id) ON DELETE CASCADE,
+            event TEXT NOT NULL,
+            n INTEGER NOT NULL,
+            PRIMARY KEY (alert_id, event)
+        )""",
+    ]),
 ]
 
 
 async def migrate(db: Database) -> int:
     """Apply the migrations this database lacks; returns how many ran."""
-    await db.execute(
+    await db.execute(render(
         "CREATE TABLE IF NOT EXISTS schema_migrations "
-        f"(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at {render('{float}', db.dialect)} NOT NULL)"
-    )
+        "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at {float} NOT NULL)",
+        db.dialect))
     done = {r["version"] for r in await db.fetchall("SELECT version FROM schema_migrations")}
     ran = 0
     for version, name, statements in MIGRATIONS:

@@ -97,14 +97,24 @@ class Settings:
     push_ttl: int = 4 * 3600  # seconds; a push service keeps an undelivered message this long
     # A refused prompt is not shown again for this many days.
     push_prompt_snooze_days: int = 30
+    # Subscriptions one client address may create per minute (token bucket, burst = rate).
+    # A browser subscribes once; a few per minute covers retries and several devices behind
+    # one NAT while stopping a script from filling the table.
+    push_subscribe_rate_per_minute: float = 30.0
+    # Requests in flight at once for one node, and open connections per push-service host:
+    # enough to hide a push service's latency, few enough not to look like an attack to it.
+    push_concurrency: int = 64
+    push_connections_per_host: int = 32
+    # Attempts (first send included) before a 5xx/timeout is given up; never a deletion.
+    push_max_attempts: int = 6
     # demo: the embedded defaults may invent what production must be told (VAPID subject).
     mode: str = "demo"  # demo | production
 
     # --- secrets ----------------------------------------------------------------------
-    webhook_secret: Secret = Secret("")
+    webhook_secret: Secret = Secret("")  # noqa: RUF009 (immutable, safe to share)
     # --- CLI clients (tail, publish, alerts): where the server is and the token to use ----
     url: str = ""  # empty: http://<host>:<port>
-    api_token: Secret = Secret("")
+    api_token: Secret = Secret("")  # noqa: RUF009 (immutable, safe to share)
 
     # --- feed -------------------------------------------------------------------------
     # History per channel: enough to ride out a reconnect or a phone waking up, bounded so
@@ -142,7 +152,7 @@ class Settings:
         return "GMT" if self.timezone in ("UTC", "Etc/UTC", "GMT") else self.timezone
 
     def redacted(self) -> dict[str, Any]:
-        """A printable view (secrets masked) for startup logs and ``ticker serve --print-config``."""
+        """A printable view (secrets masked): startup logs, ``ticker serve --print-config``."""
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
@@ -229,6 +239,11 @@ def _validate(s: Settings) -> None:
         raise SettingsError("log_format must be 'json' or 'text'")
     if s.vapid_subject and not s.vapid_subject.startswith(("mailto:", "https:")):
         raise SettingsError("vapid_subject must start with 'mailto:' or 'https:'")
+    if s.push_subscribe_rate_per_minute <= 0:
+        raise SettingsError("push_subscribe_rate_per_minute must be positive")
+    if min(s.push_concurrency, s.push_connections_per_host, s.push_max_attempts) < 1:
+        raise SettingsError("push_concurrency, push_connections_per_host and "
+                            "push_max_attempts must be at least 1")
     if s.push_ttl <= 0:
         raise SettingsError("push_ttl must be positive (0 makes push services drop messages)")
     try:

@@ -125,7 +125,7 @@ async def sse_handler(request: web.Request) -> web.StreamResponse:
     if transport is None:
         return resp
     chunked = request.version >= (1, 1)
-    conn = SseConnection(transport, chunked, settings.ws_send_buffer_bytes, metrics)  # type: ignore[arg-type]
+    conn = SseConnection(transport, chunked, settings.ws_send_buffer_bytes, metrics)
     conns = app[appkeys.connections]
     conns.sse[conn] = None
     metrics.connections.labels("sse").inc()

@@ -106,7 +106,7 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
     transport = request.transport
     if transport is None:
         return ws
-    conn = WsConnection(ws, transport, settings.ws_send_buffer_bytes, metrics)  # type: ignore[arg-type]
+    conn = WsConnection(ws, transport, settings.ws_send_buffer_bytes, metrics)
     session = Session(app[appkeys.hub], conn, rate=settings.ws_max_client_rate,
                       now=time.monotonic, wall_ms=lambda: int(time.time() * 1000))
     conn.session = session
@@ -138,7 +138,7 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
 
 
 async def close_all(conns: Connections, code: int = wire.CLOSE_GOING_AWAY,
-                    timeout: float = 3.0) -> None:
+                    grace: float = 3.0) -> None:
     """Tell every client the server is going away (they reconnect and resume elsewhere);
     clients that do not answer the close handshake in time are cut off."""
     live = list(conns.ws)
@@ -147,7 +147,7 @@ async def close_all(conns: Connections, code: int = wire.CLOSE_GOING_AWAY,
     tasks = [asyncio.ensure_future(c.ws.close(code=code, message=b"server shutting down"))
              for c in live]
     if tasks:
-        _done, pending = await asyncio.wait(tasks, timeout=timeout)
+        _done, pending = await asyncio.wait(tasks, timeout=grace)
         for task in pending:
             task.cancel()
     for conn in live:
