@@ -6,6 +6,8 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+import aiohttp
+
 from ticker import __version__
 from ticker.cli import feed, serve, tokens
 from ticker.settings import Settings, SettingsError, load_settings
@@ -43,6 +45,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SettingsError, CliError, ValueError) as exc:
         print(f"ticker: error: {exc}", file=sys.stderr)
         return 2
+    except (aiohttp.ClientError, OSError) as exc:
+        print(f"ticker: error: cannot reach the server: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 
