@@ -59,7 +59,9 @@ def test_bad_values_are_refused_naming_the_setting(env: dict[str, str], fragment
         ('[[sources]]\nname = "Bad Name"\nurl = "http://a"\nformat = "jhu-csse-daily"\n', "name"),
     ],
 )
-def test_bad_config_files_are_refused_with_a_reason(tmp_path: Path, toml: str, fragment: str) -> None:
+def test_bad_config_files_are_refused_with_a_reason(
+    tmp_path: Path, toml: str, fragment: str
+) -> None:
     cfg = tmp_path / "t.toml"
     cfg.write_text(toml)
     with pytest.raises(SettingsError, match=fragment):
