@@ -44,3 +44,32 @@ async def browser() -> AsyncIterator[Any]:
             yield b
         finally:
             await b.close()
+
+
+PG_DSN = "postgresql://127.0.0.1:5432/test"
+
+
+def postgres_schema_url() -> Iterator[str]:
+    """A fresh PostgreSQL schema for one test, dropped afterwards."""
+    import secrets
+    import subprocess
+
+    schema = "t_" + secrets.token_hex(6)
+    made = subprocess.run(["psql", "-h", "127.0.0.1", "-d", "test", "-qc",
+                           f"CREATE SCHEMA {schema}"], capture_output=True, text=True)
+    need(made.returncode == 0, f"PostgreSQL at 127.0.0.1:5432/test is not usable: "
+                               f"{made.stderr.strip()[:200]}")
+    try:
+        yield f"{PG_DSN}?search_path={schema}"
+    finally:
+        subprocess.run(["psql", "-h", "127.0.0.1", "-d", "test", "-qc",
+                        f"DROP SCHEMA {schema} CASCADE"], capture_output=True)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Every database backend in turn: the same tests run against each."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ticker.db'}"
+    else:
+        yield from postgres_schema_url()

@@ -233,6 +233,10 @@ def _source(raw: Mapping[str, Any]) -> SourceSettings:
 def _validate(s: Settings) -> None:
     if not 0 <= s.port <= 65535:
         raise SettingsError("port must be between 0 and 65535")
+    if not s.broker_url.startswith("memory://"):
+        # The scaled-out broker (redis://) arrives with multi-node support; refusing beats
+        # silently running each node on its own.
+        raise SettingsError("broker_url: only memory:// is supported by this version")
     if s.mode not in ("demo", "production"):
         raise SettingsError("mode must be 'demo' or 'production'")
     if s.log_format not in ("json", "text"):
