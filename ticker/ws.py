@@ -117,16 +117,15 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
             if msg.type == WSMsgType.TEXT:
                 reply = session.handle(msg.data)
                 conn.send_reply(reply)
-                for item in reply.out:
-                    if isinstance(item, bytes) and item.startswith(b'{"type":"error"'):
-                        metrics.protocol_errors.labels("error_frame").inc()
+                for code in reply.errors:
+                    metrics.protocol_errors.labels(code).inc()
                 if reply.close is not None:
                     metrics.protocol_errors.labels(str(reply.close)).inc()
                     conn.drop(reply.close, reply.close_reason)
                     break
             elif msg.type == WSMsgType.BINARY:
-                conn.send_reply(Reply([wire.error("invalid_request",
-                                                  "Send JSON text frames, not binary.")]))
+                conn.send_reply(Reply().error("invalid_request",
+                                              "Send JSON text frames, not binary."))
             elif msg.type == WSMsgType.ERROR:
                 metrics.protocol_errors.labels(str(ws.close_code or "error")).inc()
                 break

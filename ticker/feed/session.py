@@ -27,6 +27,12 @@ class Reply:
     out: list[Outgoing] = field(default_factory=list)
     close: int | None = None  # a close code when the session must end
     close_reason: str = ""
+    errors: list[str] = field(default_factory=list)  # error codes sent, for metrics
+
+    def error(self, code: str, message: str, **extra: Any) -> Reply:
+        self.out.append(wire.error(code, message, **extra))
+        self.errors.append(code)
+        return self
 
 
 class TokenBucket:
@@ -74,9 +80,9 @@ class Session:
         try:
             frame = json.loads(text)
         except ValueError:
-            return Reply([wire.error("bad_json", "The frame is not valid JSON.")])
+            return Reply().error("bad_json", "The frame is not valid JSON.")
         if not isinstance(frame, dict):
-            return Reply([wire.error("invalid_request", "A frame must be a JSON object.")])
+            return Reply().error("invalid_request", "A frame must be a JSON object.")
         kind = frame.get("type")
         if kind == "subscribe":
             return self._subscribe(frame)
@@ -86,42 +92,42 @@ class Session:
             return Reply([wire.time_reply(frame.get("t0"), self._wall_ms())])
         if kind == "ping":
             return Reply([wire.dumps({"type": "pong"})])
-        return Reply([wire.error("unknown_type", f"Unknown message type {kind!r}.",
-                                 known=["subscribe", "unsubscribe", "time", "ping"])])
+        return Reply().error("unknown_type", f"Unknown message type {kind!r}.",
+                                 known=["subscribe", "unsubscribe", "time", "ping"])
 
-    def _channel_list(self, frame: dict[str, Any]) -> list[str] | bytes:
+    @staticmethod
+    def _channel_list(frame: dict[str, Any]) -> list[str] | None:
         channels = frame.get("channels")
         if (not isinstance(channels, list) or not channels
                 or not all(isinstance(c, str) for c in channels)):
-            return wire.error("invalid_request", "'channels' must be a non-empty list of names.")
+            return None
         return list(dict.fromkeys(channels))
 
     def _subscribe(self, frame: dict[str, Any]) -> Reply:
         names = self._channel_list(frame)
-        if isinstance(names, bytes):
-            return Reply([names])
+        if names is None:
+            return Reply().error("invalid_request", "'channels' must be a non-empty list of names.")
         since = frame.get("since")
         since = {} if since is None else since
         if not isinstance(since, dict):
-            return Reply([wire.error("invalid_request", "'since' must map channel to position.")])
+            return Reply().error("invalid_request", "'since' must map channel to position.")
         reply = Reply()
         for name in names:
             if not CHANNEL_RE.match(name):
-                reply.out.append(wire.error("invalid_channel", f"{name[:80]!r} is not a "
-                                            "channel name.", channel=name[:80]))
+                reply.error("invalid_channel", f"{name[:80]!r} is not a channel name.",
+                            channel=name[:80])
                 continue
             if self.hub.get(name) is None:
-                reply.out.append(wire.error("unknown_channel", f"There is no channel {name!r}.",
-                                            channel=name))
+                reply.error("unknown_channel", f"There is no channel {name!r}.", channel=name)
                 continue
             if name not in self.channels and len(self.channels) >= MAX_CHANNELS_PER_SESSION:
-                reply.out.append(wire.error("invalid_request", "Too many channels on one "
-                                            "connection.", channel=name))
+                reply.error("invalid_request", "Too many channels on one connection.",
+                            channel=name)
                 continue
             pos = parse_position(since.get(name)) if name in since else None
             if name in since and pos is None:
-                reply.out.append(wire.error("invalid_request", "A position is "
-                                            "{\"epoch\": str, \"offset\": int}.", channel=name))
+                reply.error("invalid_request", 'A position is {"epoch": str, "offset": int}.',
+                            channel=name)
                 continue
             self.channels.add(name)
             rec = self.hub.subscribe(name, self.sink, pos)
@@ -131,8 +137,8 @@ class Session:
 
     def _unsubscribe(self, frame: dict[str, Any]) -> Reply:
         names = self._channel_list(frame)
-        if isinstance(names, bytes):
-            return Reply([names])
+        if names is None:
+            return Reply().error("invalid_request", "'channels' must be a non-empty list of names.")
         reply = Reply()
         for name in names:
             if name in self.channels:
