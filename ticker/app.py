@@ -13,7 +13,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from subscribers.pages import setup_pages
-from ticker import api, appkeys, pages, sse, ws
+from ticker import api, appkeys, openapi, pages, sse, ws
 from ticker.clock import tick_clock
 from ticker.db import open_database
 from ticker.errors import error_middleware
@@ -94,5 +94,6 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/sse", sse.sse_handler)
     api.setup(app)
     pages.setup(app)
+    openapi.setup(app)
     setup_pages(app)  # /push.js and /sw.js
     return app
