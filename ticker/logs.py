@@ -40,3 +40,6 @@ def setup_logging(level: str = "INFO", fmt: str = "json") -> None:
     root.setLevel(level.upper())
     # aiohttp's access log is one line per request; keep it but at the chosen level.
     logging.getLogger("aiohttp.access").setLevel(max(logging.INFO, root.level))
+    # APScheduler logs every job run at INFO (the clock alone: once a minute); jobs log
+    # what matters themselves, so keep only its warnings.
+    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, root.level))

@@ -11,7 +11,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp import web
@@ -29,6 +29,9 @@ from ticker.sources.parse import (
     on_not_modified,
     parse_document,
 )
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 log = logging.getLogger("ticker.sources")
 
@@ -122,23 +125,33 @@ async def poll_source(source: SourceSettings, state: SourceState,
     state.last_fetch_at = started
     try:
         try:
-            outcome, update = await _attempt(source, state, client, started)
+            result = await _attempt(source, state, client, started)
             state.last_error = None
         except FetchError as exc:
-            outcome, update = "error", on_failed_fetch(state.payload)
+            result = Result("error", on_failed_fetch(state.payload))
             _count_failure(source, state, metrics, exc.reason, exc.detail)
-        metrics.source_fetches.labels(source.name, outcome).inc()
-        if update is not None:
-            state.payload = update
-            await publisher.publish(f"data:{source.name}", update)
+        metrics.source_fetches.labels(source.name, result.outcome).inc()
+        if result.update is not None:
+            await publisher.publish(f"data:{source.name}", result.update)
+            state.payload = result.update
+        # Committed only now: had publishing failed, a 304 next time would hide the new value.
+        if result.validators is not None:
+            state.etag, state.last_modified = result.validators
     except Exception:
         log.exception("source poll failed unexpectedly", extra={"source": source.name})
         metrics.source_fetch_errors.labels(source.name, "internal").inc()
 
 
+@dataclass(frozen=True)
+class Result:
+    outcome: str  # metrics label: changed | unchanged | not_modified | error
+    update: dict[str, Any] | None  # what to publish, if anything
+    validators: tuple[str | None, str | None] | None = None  # of a good document
+
+
 async def _attempt(source: SourceSettings, state: SourceState, client: aiohttp.ClientSession,
-                   started: datetime) -> tuple[str, dict[str, Any] | None]:
-    """Fetch and read; returns the fetch outcome and the payload to publish, if any."""
+                   started: datetime) -> Result:
+    """Fetch and read the document, and decide what to publish."""
     try:
         # A hard bound on the whole poll, whatever the client's own timeouts do.
         async with asyncio.timeout(source.timeout):
@@ -146,17 +159,17 @@ async def _attempt(source: SourceSettings, state: SourceState, client: aiohttp.C
     except TimeoutError:
         raise FetchError("timeout", f"no complete answer within {source.timeout:g} s") from None
     if fetched is None:
-        return "not_modified", on_not_modified(state.payload)
+        return Result("not_modified", on_not_modified(state.payload))
     try:
         reading = parse_document(source.format, fetched.body, source.fields, source.as_of)
     except MalformedDocument as exc:
         raise FetchError("malformed", str(exc)) from None
-    state.etag, state.last_modified = fetched.etag, fetched.last_modified
     new = channel_payload(source.name, source.attribution, reading, started)
     update = on_good_reading(state.payload, new)
     if update is not None and state.stale:
         log.info("source recovered", extra={"source": source.name})
-    return ("changed" if update is not None else "unchanged"), update
+    return Result("changed" if update is not None else "unchanged", update,
+                  (fetched.etag, fetched.last_modified))
 
 
 def _count_failure(source: SourceSettings, state: SourceState, metrics: Metrics,
@@ -173,7 +186,7 @@ def _jitter(interval: float) -> float:
     return min(interval * 0.1, 30.0)
 
 
-async def schedule_sources(app: web.Application, scheduler: Any) -> None:
+async def schedule_sources(app: web.Application, scheduler: AsyncIOScheduler) -> None:
     """Poll every configured source once now, then on its interval.
 
     The first polls run concurrently before the server listens, so a subscriber's first

@@ -1,0 +1,96 @@
+"""A real ``ticker serve`` polls a real HTTP origin and feeds ``data:covid19`` to a client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from websockets.asyncio.client import ClientConnection, connect
+
+from tests.support import ServerProcess
+
+HEADER = ("FIPS,Admin2,Province_State,Country_Region,Last_Update,Lat,Long_,"
+          "Confirmed,Deaths,Recovered,Active,Combined_Key,Incident_Rate,Case_Fatality_Ratio\n")
+GOOD = (HEADER
+        + '1001,Autauga,Alabama,US,2021-07-19 04:20:45,32.5,-86.6,7269,113,,7156,'
+          '"Autauga, Alabama, US",13010.9,1.55\n'
+        + ",,,Afghanistan,2021-07-19 04:21:10,33.9,67.7,140224,6113,82586,51525,"
+          "Afghanistan,360.2,4.36\n").encode()
+VALUES = {"confirmed": 147493, "deaths": 6226, "recovered": 82586}
+MALFORMED = GOOD.replace(b",140224,", b",n/a,")
+
+
+class Origin:
+    def __init__(self) -> None:
+        self.body = GOOD
+        self.url = ""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        return web.Response(body=self.body, content_type="text/csv")
+
+
+@pytest.fixture
+async def origin() -> AsyncIterator[Origin]:
+    o = Origin()
+    app = web.Application()
+    app.router.add_get("/07-18-2021.csv", o.handle)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    o.url = str(server.make_url("/07-18-2021.csv"))
+    yield o
+    await server.close()
+
+
+async def next_data(ws: ClientConnection, channel: str) -> dict[str, Any]:
+    while True:
+        frame = json.loads(await ws.recv())
+        if frame["type"] == "message" and frame["channel"] == channel:
+            data: dict[str, Any] = frame["data"]
+            return data
+
+
+async def test_served_data_ticker_turns_stale_on_a_malformed_document_and_keeps_serving(
+    origin: Origin, server_factory: Any
+) -> None:
+    config = f"""
+[[sources]]
+name = "covid19"
+url = "{origin.url}"
+format = "jhu-csse-daily"
+interval = 1
+attribution = "JHU CSSE"
+timeout = 2
+"""
+    srv: ServerProcess = server_factory(config=config)
+    # Started from a thread: the origin runs on this test's event loop and must keep
+    # answering while the server polls it during startup.
+    await asyncio.to_thread(srv.start)
+    async with connect(srv.ws_url) as ws:
+        await ws.send(json.dumps({"type": "subscribe", "channels": ["data:covid19"]}))
+        async with asyncio.timeout(10):
+            first = await next_data(ws, "data:covid19")
+        assert first == {"source": "covid19", "values": VALUES, "as_of": "2021-07-19T04:21:10Z",
+                         "attribution": "JHU CSSE", "stale": False}
+
+        origin.body = MALFORMED
+        async with asyncio.timeout(10):
+            assert await next_data(ws, "data:covid19") == {**first, "stale": True}
+
+    async with aiohttp.ClientSession() as client:
+        async with client.get(srv.url + "/healthz") as resp:
+            assert resp.status == 200
+            assert (await resp.json())["status"] == "ok"
+        async with client.get(srv.url + "/metrics") as resp:
+            metrics = await resp.text()
+    assert ('ticker_source_fetch_errors_total{reason="malformed",source="covid19"}'
+            in metrics)
+    warnings = [json.loads(line) for line in srv.log().splitlines()
+                if line.startswith("{") and "source fetch failed" in line]
+    assert warnings and warnings[0]["source"] == "covid19"
+    assert warnings[0]["reason"] == "malformed"
