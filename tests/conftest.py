@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from tests.origin import Origin, start_origin
 from tests.support import CHROMIUM, CHROMIUM_ARGS, ServerProcess, chromium_available, need
 
 
@@ -30,6 +31,14 @@ def server(server_factory: Any) -> ServerProcess:
     srv: ServerProcess = server_factory()
     srv.token = srv.create_token()  # type: ignore[attr-defined]
     return srv.start()
+
+
+@pytest.fixture
+async def origin() -> AsyncIterator[Origin]:
+    """A local HTTP origin serving a JHU CSSE daily report (``origin.body`` is settable)."""
+    o, srv = await start_origin()
+    yield o
+    await srv.close()
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 import websockets
 
+from tests.origin import VALUES, Origin
 from tests.support import ServerProcess
 
 
@@ -35,19 +36,26 @@ async def until_type(ws: Any, kind: str, channel: str | None = None) -> dict[str
             return frame
 
 
-async def test_subscriber_gets_latest_clock_then_a_published_headline_within_a_second(
-    server: ServerProcess,
+async def test_subscriber_gets_latest_values_then_a_published_headline_within_a_second(
+    server_factory: Any, origin: Origin
 ) -> None:
+    config = (f'[[sources]]\nname = "covid19"\nurl = "{origin.url}"\n'
+              'format = "jhu-csse-daily"\nattribution = "JHU CSSE"\n')
+    server = server_factory(config=config)
+    server.token = server.create_token()
+    await asyncio.to_thread(server.start)  # the origin answers on this loop meanwhile
     async with websockets.connect(server.ws_url) as ws:
-        await ws.send(json.dumps({"type": "subscribe", "channels": ["clock", "headlines"]}))
-        sub_clock = await recv_json(ws)
-        clock = await recv_json(ws)
-        sub_headlines = await recv_json(ws)
+        await ws.send(json.dumps({"type": "subscribe",
+                                  "channels": ["clock", "headlines", "data:covid19"]}))
+        sub_clock, clock, sub_headlines, sub_data, data = [await recv_json(ws) for _ in range(5)]
         assert sub_clock["type"] == "subscribed" and sub_clock["channel"] == "clock"
         assert clock["type"] == "message" and clock["data"]["zone"] == "GMT"
         assert abs(clock["data"]["ms"] - time.time() * 1000) < 65_000
         assert clock["data"]["iso"].endswith("Z")
         assert sub_headlines["channel"] == "headlines" and sub_headlines["recovered"] is True
+        assert sub_data["channel"] == data["channel"] == "data:covid19"
+        assert data["data"]["values"] == VALUES
+        assert (data["data"]["attribution"], data["data"]["stale"]) == ("JHU CSSE", False)
 
         started = time.monotonic()
         status, body = await publish(server, {"title": "Flood warning", "url": "https://n.example/1"})

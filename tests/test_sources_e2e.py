@@ -4,47 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 from websockets.asyncio.client import ClientConnection, connect
 
+from tests.origin import MALFORMED, VALUES, Origin
 from tests.support import ServerProcess
-
-HEADER = ("FIPS,Admin2,Province_State,Country_Region,Last_Update,Lat,Long_,"
-          "Confirmed,Deaths,Recovered,Active,Combined_Key,Incident_Rate,Case_Fatality_Ratio\n")
-GOOD = (HEADER
-        + '1001,Autauga,Alabama,US,2021-07-19 04:20:45,32.5,-86.6,7269,113,,7156,'
-          '"Autauga, Alabama, US",13010.9,1.55\n'
-        + ",,,Afghanistan,2021-07-19 04:21:10,33.9,67.7,140224,6113,82586,51525,"
-          "Afghanistan,360.2,4.36\n").encode()
-VALUES = {"confirmed": 147493, "deaths": 6226, "recovered": 82586}
-MALFORMED = GOOD.replace(b",140224,", b",n/a,")
-
-
-class Origin:
-    def __init__(self) -> None:
-        self.body = GOOD
-        self.url = ""
-
-    async def handle(self, request: web.Request) -> web.Response:
-        return web.Response(body=self.body, content_type="text/csv")
-
-
-@pytest.fixture
-async def origin() -> AsyncIterator[Origin]:
-    o = Origin()
-    app = web.Application()
-    app.router.add_get("/07-18-2021.csv", o.handle)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    o.url = str(server.make_url("/07-18-2021.csv"))
-    yield o
-    await server.close()
 
 
 async def next_data(ws: ClientConnection, channel: str) -> dict[str, Any]:
