@@ -43,10 +43,11 @@ async def channel_history(request: web.Request) -> web.Response:
     if not 0 <= limit <= 200:
         raise ApiError("invalid_request", "'limit' must be between 0 and 200.")
     channel = request.app[appkeys.hub].channels[name]
+    # Public and read-only: widgets embedded on other sites fetch it cross-origin.
     return web.json_response({
         "channel": name, "epoch": channel.epoch, "offset": channel.offset,
         "messages": [m.envelope() for m in channel.recent(limit)],
-    }, headers={"Cache-Control": "no-cache"})
+    }, headers={"Cache-Control": "no-cache", "Access-Control-Allow-Origin": "*"})
 
 
 def setup(app: web.Application) -> None:
