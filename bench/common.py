@@ -47,6 +47,13 @@ def cpu_ns(pid: int) -> int:
     return total
 
 
+def user_sys_s(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of ``pid`` (clock-tick resolution), for the split."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / ticks, int(fields[12]) / ticks
+
+
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):

@@ -1,0 +1,106 @@
+"""The servers under test, started as real processes, and how to publish to each."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+from websockets.sync.client import ClientConnection, connect
+
+from tests.support import ServerProcess, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class ServerUnderTest(Protocol):
+    name: str
+    ws_url: str
+
+    @property
+    def pid(self) -> int: ...
+
+    def publish(self, data: dict[str, Any]) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class TickerServer:
+    """``python -m ticker serve`` (default settings, its own data dir); publishes through
+    ``POST /api/channels/{channel}/messages`` with an editor token, as an integration would."""
+
+    name = "ticker"
+
+    def __init__(self, data_dir: Path, channel: str = "headlines") -> None:
+        self.proc = ServerProcess(data_dir).start()
+        self.ws_url = self.proc.ws_url
+        self.token = self.proc.create_token(name="bench")
+        self.path = f"/api/channels/{channel}/messages"
+        self.http = http.client.HTTPConnection("127.0.0.1", self.proc.port, timeout=30)
+
+    @property
+    def pid(self) -> int:
+        assert self.proc.proc is not None
+        return self.proc.proc.pid
+
+    def publish(self, data: dict[str, Any]) -> None:
+        body = json.dumps({"data": data})
+        self.http.request("POST", self.path, body=body, headers={
+            "Authorization": f"Bearer {self.token}", "Content-Type": "application/json"})
+        resp = self.http.getresponse()
+        text = resp.read()
+        if resp.status != 201:
+            raise RuntimeError(f"publish refused: {resp.status} {text[:200]!r}")
+
+    def stop(self) -> None:
+        self.http.close()
+        self.proc.stop()
+
+
+class BaselineServer:
+    """:mod:`bench.baseline_ws_server`; publishes over its ``/publish`` WebSocket."""
+
+    name = "baseline"
+
+    def __init__(self, log_path: Path) -> None:
+        port = free_port()
+        self.ws_url = f"ws://127.0.0.1:{port}/ws"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "bench.baseline_ws_server", "--port", str(port)],
+                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 20
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"baseline server exited: {log_path.read_text()}")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        self.control: ClientConnection = connect(f"ws://127.0.0.1:{port}/publish",
+                                                 compression=None)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def publish(self, data: dict[str, Any]) -> None:
+        self.control.send(json.dumps({"data": data}))
+
+    def stop(self) -> None:
+        self.control.close()
+        self.proc.terminate()
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
