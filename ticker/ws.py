@@ -29,6 +29,10 @@ log = logging.getLogger("ticker.ws")
 CLOSE_GRACE_SECONDS = 2.0
 
 
+def wall_ms() -> int:
+    return int(time.time() * 1000)
+
+
 class Connections:
     """Open feed connections of this node, for shutdown and the gauge."""
 
@@ -108,7 +112,7 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
         return ws
     conn = WsConnection(ws, transport, settings.ws_send_buffer_bytes, metrics)
     session = Session(app[appkeys.hub], conn, rate=settings.ws_max_client_rate,
-                      now=time.monotonic, wall_ms=lambda: int(time.time() * 1000))
+                      now=time.monotonic, wall_ms=wall_ms)
     conn.session = session
     conns.ws[conn] = None
     metrics.connections.labels("ws").inc()
