@@ -13,6 +13,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from subscribers.pages import setup_pages
+from subscribers.setup import setup_push
 from ticker import api, appkeys, openapi, pages, sse, ws
 from ticker.clock import tick_clock
 from ticker.db import open_database
@@ -96,4 +97,5 @@ def create_app(settings: Settings) -> web.Application:
     pages.setup(app)
     openapi.setup(app)
     setup_pages(app)  # /push.js and /sw.js
+    setup_push(app)  # /api/push/*, /api/alerts*, VAPID keys, delivery (after the database)
     return app

@@ -1,0 +1,156 @@
+/* ticker: the push service worker, served at /sw.js (scope "/").
+ *
+ * push                    -> show the alert ({"title","body","url","icon","image","tag","alert"})
+ *                            and report a "shown" receipt
+ * notificationclick       -> focus a tab already on the alert's url, or open one; "clicked"
+ * pushsubscriptionchange  -> subscribe again and hand the server the new subscription along
+ *                            with "oldEndpoint", so it replaces the old row
+ *
+ * The server fills SERVER_CONFIG in when it serves this file.
+ */
+"use strict";
+
+const SERVER_CONFIG = {} /* @ticker-config */;
+const config = Object.assign({
+  siteName: "Newsroom",
+  eventsUrl: "/api/push/events",
+  vapidKeyUrl: "/api/push/vapid-public-key",
+  subscriptionsUrl: "/api/push/subscriptions",
+}, SERVER_CONFIG);
+
+const PREFS_CACHE = "ticker-push";
+const PREFS_URL = new URL("/__ticker-push/prefs", self.location.origin).href;
+
+self.addEventListener("install", () => self.skipWaiting());
+self.addEventListener("activate", (event) => event.waitUntil(self.clients.claim()));
+
+/** The payload as an object; anything unreadable becomes {} (a generic notification). */
+function readPayload(data) {
+  if (!data) return {};
+  try {
+    const value = data.json();
+    return value && typeof value === "object" && !Array.isArray(value) ? value : {};
+  } catch {
+    return {};
+  }
+}
+
+function text(value) {
+  return typeof value === "string" && value.trim() ? value : undefined;
+}
+
+/** Only http(s) addresses; relative ones are resolved against this site. */
+function safeUrl(value, fallback) {
+  const given = text(value) || fallback;
+  if (!given) return undefined;
+  try {
+    const url = new URL(given, self.location.origin);
+    return url.protocol === "https:" || url.protocol === "http:" ? url.href : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function receipt(alert, event) {
+  if (alert === undefined || alert === null || alert === "") return Promise.resolve();
+  // A lost receipt only makes a count low; it must never stop the notification.
+  return fetch(config.eventsUrl, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ alert, event }),
+    keepalive: true,
+  }).catch(() => {});
+}
+
+self.addEventListener("push", (event) => {
+  const p = readPayload(event.data);
+  // A push that shows nothing is penalised by browsers, so a broken payload still shows one.
+  const title = text(p.title) || config.siteName;
+  const tag = text(p.tag);
+  const options = {
+    body: text(p.body) || (text(p.title) ? undefined : "There is news: open to read it."),
+    icon: safeUrl(p.icon),
+    image: safeUrl(p.image),
+    tag,
+    renotify: Boolean(tag),
+    data: { url: safeUrl(p.url, "/"), alert: p.alert === undefined ? null : p.alert },
+  };
+  // "shown" only once the browser has accepted the notification.
+  event.waitUntil(self.registration.showNotification(title, options)
+    .then(() => receipt(p.alert, "shown")));
+});
+
+async function focusOrOpen(url) {
+  const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
+  const open = windows.find((client) => client.url === url && "focus" in client);
+  if (open) return open.focus();
+  return self.clients.openWindow ? self.clients.openWindow(url) : undefined;
+}
+
+self.addEventListener("notificationclick", (event) => {
+  const data = event.notification.data || {};
+  event.notification.close();
+  event.waitUntil(Promise.all([
+    focusOrOpen(data.url || new URL("/", self.location.origin).href).catch(() => {}),
+    receipt(data.alert, "clicked"),
+  ]));
+});
+
+function base64UrlToBytes(value) {
+  const b64 = value.replace(/-/g, "+").replace(/_/g, "/");
+  const raw = atob(b64 + "=".repeat((4 - (b64.length % 4)) % 4));
+  return Uint8Array.from(raw, (c) => c.charCodeAt(0));
+}
+
+function bytesToBase64Url(buffer) {
+  let raw = "";
+  new Uint8Array(buffer).forEach((b) => { raw += String.fromCharCode(b); });
+  return btoa(raw).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+async function storedPrefs() {
+  try {
+    const res = await (await caches.open(PREFS_CACHE)).match(PREFS_URL);
+    return res ? await res.json() : {};
+  } catch {
+    return {};
+  }
+}
+
+async function resubscribe(event) {
+  const old = event.oldSubscription;
+  let publicKey = null;
+  try {
+    const res = await fetch(config.vapidKeyUrl);
+    if (res.ok) publicKey = (await res.json()).publicKey;
+  } catch { /* fall back to the key the old subscription used */ }
+  if (!publicKey && old && old.options.applicationServerKey) {
+    publicKey = bytesToBase64Url(old.options.applicationServerKey);
+  }
+  let sub = event.newSubscription;
+  if (!sub) {
+    if (!publicKey) return;
+    sub = await self.registration.pushManager.subscribe({
+      userVisibleOnly: true, applicationServerKey: base64UrlToBytes(publicKey),
+    });
+  }
+  const prefs = await storedPrefs();
+  const body = {
+    subscription: sub.toJSON(),
+    language: prefs.language || self.navigator.language,
+    timezone: prefs.timezone || Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC",
+    vapidKey: publicKey,
+    oldEndpoint: old ? old.endpoint : null,
+  };
+  // Without stored topics the server keeps those of the row that oldEndpoint names.
+  if (Array.isArray(prefs.topics)) body.topics = prefs.topics;
+  await fetch(config.subscriptionsUrl, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
+}
+
+self.addEventListener("pushsubscriptionchange", (event) => {
+  event.waitUntil(resubscribe(event).catch(() => {}));
+});
