@@ -9,12 +9,12 @@ from collections.abc import Callable, Sequence
 import aiohttp
 
 from ticker import __version__
-from ticker.cli import feed, serve, tokens
+from ticker.cli import alerts, feed, serve, tokens, vapid
 from ticker.settings import Settings, SettingsError, load_settings
 
 Command = Callable[[argparse.Namespace, Settings], int]
 
-MODULES = [serve, feed, tokens]
+MODULES = [serve, feed, tokens, vapid, alerts]
 
 
 class CliError(Exception):

@@ -1,0 +1,147 @@
+"""HTTP handlers for ``/api/push/*`` and ``/api/alerts*``: parse, call the core, answer."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+from aiohttp import web
+
+from subscribers import alerts, openapi, store, validate, vapid
+from subscribers.endpoints import check_addresses, check_endpoint
+from subscribers.service import PUSH, PushService
+from ticker import appkeys
+from ticker.auth import require_token
+from ticker.db import Database
+from ticker.errors import ApiError, read_json
+
+SUBSCRIPTION_MAX_BYTES = 4 * 1024  # a PushSubscription with topics is well under 1 KiB
+RECEIPT_MAX_BYTES = 1024
+ALERT_MAX_BYTES = 16 * 1024
+IDEMPOTENCY_KEY_MAX = 200
+assert openapi  # importing it describes these routes in /openapi.json
+
+
+def _push(request: web.Request) -> tuple[PushService, Database]:
+    push = request.app[PUSH]
+    push.running()
+    return push, request.app[appkeys.database]
+
+
+async def resolve(host: str, port: int) -> list[str]:
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+def _limit(limiter_ok: bool, retry_after: float) -> None:
+    if not limiter_ok:
+        raise ApiError("rate_limited", headers={"Retry-After": str(max(1, round(retry_after)))})
+
+
+async def vapid_public_key(request: web.Request) -> web.Response:
+    _, db = _push(request)
+    key = await vapid.ensure_key(db)
+    return web.json_response({"publicKey": key.public_key},
+                             headers={"Cache-Control": "public, max-age=60"})
+
+
+async def subscribe(request: web.Request) -> web.Response:
+    push, db = _push(request)
+    now, client = push.clock.now(), request.remote or "-"
+    _limit(push.subscribe_limiter.allow(client, now),
+           push.subscribe_limiter.retry_after(client, now))
+    settings = request.app[appkeys.settings]
+    sub = validate.parse_subscription(await read_json(request, SUBSCRIPTION_MAX_BYTES),
+                                      settings.push_topics)
+    await check_addresses(check_endpoint(sub.endpoint, push.allow), resolve)
+    if sub.vapid_key is None:
+        key_id = (await vapid.ensure_key(db)).id
+    else:
+        found = await vapid.key_id_for(db, sub.vapid_key)
+        if found is None:
+            raise ApiError("invalid_subscription",
+                           "'vapidKey' is not a key of this server; fetch "
+                           "/api/push/vapid-public-key and subscribe again.")
+        key_id = found
+    created = await store.upsert(db, sub, key_id, now)
+    request.app[appkeys.metrics].push_subscriptions.inc("created" if created else "updated")
+    return web.json_response({"topics": list(sub.topics), "language": sub.language,
+                              "timezone": sub.timezone}, status=201)
+
+
+async def unsubscribe(request: web.Request) -> web.Response:
+    _, db = _push(request)
+    endpoint, auth = validate.parse_unsubscribe(await read_json(request, SUBSCRIPTION_MAX_BYTES))
+    if not await store.unsubscribe(db, endpoint, auth):
+        raise ApiError("unknown_subscription")
+    request.app[appkeys.metrics].push_subscriptions.inc("removed")
+    return web.Response(status=204)
+
+
+async def receipt(request: web.Request) -> web.Response:
+    push, db = _push(request)
+    now, client = push.clock.now(), request.remote or "-"
+    _limit(push.receipt_limiter.allow(client, now), push.receipt_limiter.retry_after(client, now))
+    alert_id, event = validate.parse_receipt(await read_json(request, RECEIPT_MAX_BYTES))
+    if not await alerts.exists(db, alert_id):
+        raise ApiError("unknown_alert")
+    await alerts.record_receipt(db, alert_id, event)
+    request.app[appkeys.metrics].push_receipts.inc(event)
+    return web.Response(status=204)
+
+
+def _alert_id(request: web.Request) -> int:
+    raw = request.match_info["id"]
+    if not raw.isdigit() or len(raw) > 18:
+        raise ApiError("unknown_alert")
+    return int(raw)
+
+
+async def create_alert(request: web.Request) -> web.Response:
+    push, db = _push(request)
+    token = await require_token(request)
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not 0 < len(key) <= IDEMPOTENCY_KEY_MAX:
+        raise ApiError("invalid_request",
+                       f"'Idempotency-Key' must be 1 to {IDEMPOTENCY_KEY_MAX} characters.")
+    settings = request.app[appkeys.settings]
+    alert = validate.parse_alert(await read_json(request, ALERT_MAX_BYTES),
+                                 settings.push_topics, settings.push_ttl)
+    alert_id, created = await alerts.create(db, alert, idempotency_key=key,
+                                            created_by=token.id, now=push.clock.now())
+    if created:
+        push.running()[1].wake()
+    body = await alerts.status(db, alert_id)
+    return web.json_response(body, status=201 if created else 200,
+                             headers={"Location": f"/api/alerts/{alert_id}"})
+
+
+async def alert_status(request: web.Request) -> web.Response:
+    _, db = _push(request)
+    await require_token(request)
+    body = await alerts.status(db, _alert_id(request))
+    if body is None:
+        raise ApiError("unknown_alert")
+    return web.json_response(body, headers={"Cache-Control": "no-store"})
+
+
+async def cancel_alert(request: web.Request) -> web.Response:
+    push, db = _push(request)
+    await require_token(request)
+    alert_id = _alert_id(request)
+    if not await alerts.exists(db, alert_id):
+        raise ApiError("unknown_alert")
+    if not await alerts.cancel(db, alert_id, push.clock.now()):
+        raise ApiError("conflict", "The alert has already finished.")
+    push.running()[1].cancel(alert_id)
+    return web.json_response(await alerts.status(db, alert_id))
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/api/push/vapid-public-key", vapid_public_key)
+    app.router.add_post("/api/push/subscriptions", subscribe)
+    app.router.add_delete("/api/push/subscriptions", unsubscribe)
+    app.router.add_post("/api/push/events", receipt)
+    app.router.add_post("/api/alerts", create_alert)
+    app.router.add_get("/api/alerts/{id}", alert_status)
+    app.router.add_post("/api/alerts/{id}/cancel", cancel_alert)

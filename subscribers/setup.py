@@ -1,0 +1,76 @@
+"""``setup_push(app)``: the push routes and the lifetime of keys, session, engine, runner."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from subscribers import api, vapid
+from subscribers.endpoints import AllowList
+from subscribers.engine import Engine, SystemClock
+from subscribers.ratelimit import RateLimiter
+from subscribers.runner import AlertRunner
+from subscribers.sender import Sender, make_session
+from subscribers.service import PUSH, PushService
+from ticker import appkeys
+from ticker.settings import Settings
+
+log = logging.getLogger("ticker.push")
+
+RECEIPTS_PER_MINUTE = 600.0  # a reader's worker posts two per alert; this only stops floods
+
+
+def vapid_subject(settings: Settings) -> str | None:
+    """The VAPID ``sub`` to use, or None when push must stay off (production, unset)."""
+    if settings.vapid_subject:
+        return settings.vapid_subject
+    if settings.mode == "demo":
+        log.warning("push: TICKER_VAPID_SUBJECT is not set; demo mode uses %r, which real "
+                    "push services may refuse. Set TICKER_VAPID_SUBJECT=mailto:you@example.org",
+                    vapid.DEMO_SUBJECT, extra={"vapid_subject": vapid.DEMO_SUBJECT})
+        return vapid.DEMO_SUBJECT
+    return None
+
+
+async def _push_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings, push = app[appkeys.settings], app[PUSH]
+    subject = vapid_subject(settings)
+    if subject is None:
+        push.disabled_reason = ("Web Push is off: TICKER_VAPID_SUBJECT (mailto: or https:) "
+                                "must be set in production mode.")
+        log.error("push refuses to start: %s", push.disabled_reason)
+        yield
+        return
+    db, metrics = app[appkeys.database], app[appkeys.metrics]
+    key = await vapid.ensure_key(db)
+    log.info("push ready", extra={"vapid_public_key": key.public_key, "vapid_subject": subject})
+    session = make_session(settings.push_connections_per_host,
+                           max(settings.push_concurrency, settings.push_connections_per_host),
+                           frozenset(h for h, _ in push.allow.http_exact))
+    jwts = vapid.JwtCache(subject, push.clock.now, metrics.push_vapid_signatures.inc)
+    engine = Engine(db, Sender(session), vapid.KeyRing(db), jwts, push.clock, metrics=metrics,
+                    concurrency=settings.push_concurrency,
+                    max_attempts=settings.push_max_attempts)
+    runner = AlertRunner(db, engine, push.clock)
+    await runner.start()
+    push.engine, push.runner = engine, runner
+    try:
+        yield
+    finally:
+        push.engine = push.runner = None
+        push.disabled_reason = "Web Push is shutting down."
+        await runner.stop()
+        await session.close()
+
+
+def setup_push(app: web.Application) -> None:
+    """Register the push routes and their lifetime; call after the database's cleanup_ctx."""
+    settings = app[appkeys.settings]
+    app[PUSH] = PushService(
+        allow=AllowList.parse(settings.push_allowed_hosts), clock=SystemClock(),
+        subscribe_limiter=RateLimiter(settings.push_subscribe_rate_per_minute),
+        receipt_limiter=RateLimiter(RECEIPTS_PER_MINUTE))
+    app.cleanup_ctx.append(_push_ctx)
+    api.add_routes(app)

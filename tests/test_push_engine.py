@@ -1,0 +1,168 @@
+"""The delivery engine against the push-service stand-in, on a real SQLite file, with a
+clock the tests move: outcomes, Retry-After, host pauses, retries, cancel, JWT reuse."""
+
+from __future__ import annotations
+
+import email.utils
+from pathlib import Path
+
+import pytest
+
+from subscribers import alerts, deliveries
+from subscribers.testing import Cue, verify_vapid
+from subscribers.vapid import JWT_RENEW_AFTER, JwtCache, ensure_key
+from tests.pushhelpers import SUBJECT, ManualClock, alert_in, engine_rig
+
+
+@pytest.mark.parametrize(("status", "state", "kept"), [
+    (201, "sent", True), (202, "sent", True), (404, "gone", False), (410, "gone", False),
+    (400, "failed", True), (413, "failed", True), (401, "failed", True), (403, "failed", True),
+    (429, "retry", True), (503, "retry", True), (406, "retry", True), (500, "retry", True),
+])
+async def test_each_answer_does_the_right_thing_to_the_subscription(
+        tmp_path: Path, status: int, state: str, kept: bool) -> None:
+    async with engine_rig(tmp_path) as rig:
+        sub = await rig.subscriber()
+        rig.ps.cue(sub, Cue(status))
+        alert_id = await rig.alert()
+        summary = await rig.engine.run_pass(alert_id)
+        assert await rig.subscribed(sub) is kept
+        row = await rig.row(alert_id, sub)
+        if kept:
+            assert row is not None and row["state"] == state and row["last_status"] == status
+        else:
+            assert row is None  # every trace gone with the subscription
+            assert (await alerts.status(rig.db, alert_id) or {})["counts"] == {"gone": 1}
+        assert sum(summary.outcomes.values()) == 1
+
+
+async def test_retry_after_is_honoured_to_the_second(tmp_path: Path) -> None:
+    async with engine_rig(tmp_path) as rig:
+        sub = await rig.subscriber()
+        rig.ps.cue(sub, Cue(429, {"Retry-After": "120"}))
+        alert_id = await rig.alert()
+        t0 = rig.clock.now()
+        await rig.engine.run_pass(alert_id)
+        row = await rig.row(alert_id, sub)
+        assert row is not None and row["next_attempt_at"] == t0 + 120
+        rig.clock.t = t0 + 119
+        await rig.engine.run_pass(alert_id)
+        assert len(rig.ps.requests_for(sub)) == 1  # not a moment early
+        rig.clock.t = t0 + 120
+        await rig.engine.run_pass(alert_id)
+        assert [p["alert"] for p in rig.ps.received(sub)] == [alert_id]
+        assert (await rig.row(alert_id, sub) or {})["state"] == "sent"
+
+
+async def test_retry_after_as_an_http_date_is_honoured(tmp_path: Path) -> None:
+    async with engine_rig(tmp_path) as rig:
+        sub = await rig.subscriber()
+        when = int(rig.clock.now()) + 300
+        rig.ps.cue(sub, Cue(503, {"Retry-After": email.utils.formatdate(when, usegmt=True)}))
+        alert_id = await rig.alert()
+        await rig.engine.run_pass(alert_id)
+        assert (await rig.row(alert_id, sub) or {})["next_attempt_at"] == when
+
+
+async def test_a_throttled_host_is_paused_for_every_subscriber_on_it(tmp_path: Path) -> None:
+    async with engine_rig(tmp_path, concurrency=1) as rig:
+        first, second = await rig.subscriber(), await rig.subscriber()
+        rig.ps.cue(first, Cue(429, {"Retry-After": "60"}))
+        alert_id = await rig.alert()
+        t0 = rig.clock.now()
+        await rig.engine.run_pass(alert_id)
+        assert rig.ps.requests_for(second) == []  # not sent while the host is paused
+        assert (await rig.row(alert_id, second) or {})["next_attempt_at"] == t0 + 60
+        assert (await rig.row(alert_id, second) or {})["attempts"] == 0  # not an attempt
+        rig.clock.t = t0 + 60
+        await rig.engine.run_pass(alert_id)
+        assert rig.ps.received(first) and rig.ps.received(second)
+
+
+async def test_a_flapping_500_never_deletes_anyone_and_gives_up(tmp_path: Path) -> None:
+    async with engine_rig(tmp_path, max_attempts=4) as rig:
+        flaky, healthy = await rig.subscriber(), await rig.subscriber()
+        rig.ps.cue(flaky, *[Cue(500)] * 10)
+        alert_id = await rig.alert()
+        summary = await rig.engine.run_alert(alert_id)  # sleeps on the manual clock
+        assert await rig.subscribed(flaky)
+        row = await rig.row(alert_id, flaky)
+        assert row is not None and (row["state"], row["attempts"]) == ("gave_up", 4)
+        assert summary.outcomes["server_error"] == 4 and rig.ps.received(healthy)
+        assert (await alerts.get(rig.db, alert_id) or {})["status"] == "done"
+
+
+async def test_recovering_500s_deliver_once_after_backoff(tmp_path: Path) -> None:
+    async with engine_rig(tmp_path) as rig:
+        sub = await rig.subscriber()
+        rig.ps.cue(sub, Cue(500), Cue(502))
+        alert_id = await rig.alert()
+        t0 = rig.clock.now()
+        await rig.engine.run_alert(alert_id)
+        assert len(rig.ps.received(sub)) == 1
+        # rand is 0.5 in the rig: waits of 0.75 * 10 s then 0.75 * 20 s
+        assert rig.clock.now() == pytest.approx(t0 + 7.5 + 15)
+
+
+async def test_a_timeout_is_retried_and_never_deletes(tmp_path: Path) -> None:
+    async with engine_rig(tmp_path, request_timeout=0.3) as rig:
+        sub = await rig.subscriber()
+        rig.ps.cue(sub, Cue(201, delay=2.0))
+        alert_id = await rig.alert()
+        summary = await rig.engine.run_pass(alert_id)
+        assert summary.outcomes == {"network_error": 1}
+        assert (await rig.row(alert_id, sub) or {})["state"] == "retry"
+        assert await rig.subscribed(sub)
+
+
+async def test_topic_and_language_reach_exactly_the_matching_subscribers(
+        tmp_path: Path) -> None:
+    async with engine_rig(tmp_path) as rig:
+        en_sport = await rig.subscriber(("sport",), "en")
+        gb_sport = await rig.subscriber(("sport", "news"), "en-gb")
+        de_sport = await rig.subscriber(("sport",), "de")
+        en_news = await rig.subscriber(("news",), "en")
+        alert_id = await rig.alert(alert_in(topics=("sport",), language="en"))
+        await rig.engine.run_pass(alert_id)
+        got = {s.endpoint for s in (en_sport, gb_sport, de_sport, en_news) if rig.ps.received(s)}
+        assert got == {en_sport.endpoint, gb_sport.endpoint}
+
+
+async def test_cancel_stops_what_has_not_left(tmp_path: Path) -> None:
+    async with engine_rig(tmp_path) as rig:
+        sub = await rig.subscriber()
+        rig.ps.cue(sub, Cue(503, {"Retry-After": "30"}))
+        alert_id = await rig.alert()
+        await rig.engine.run_pass(alert_id)
+        assert await alerts.cancel(rig.db, alert_id, rig.clock.now())
+        rig.engine.cancel(alert_id)
+        rig.clock.t += 60
+        await rig.engine.run_pass(alert_id)
+        assert len(rig.ps.requests_for(sub)) == 1
+        assert (await rig.row(alert_id, sub) or {})["state"] == "cancelled"
+
+
+async def test_rows_in_flight_at_a_crash_are_not_resent(tmp_path: Path) -> None:
+    async with engine_rig(tmp_path) as rig:
+        sub = await rig.subscriber()
+        alert_id = await rig.alert()
+        await rig.db.execute("UPDATE alert_deliveries SET state = 'sending'")
+        assert await deliveries.recover(rig.db, rig.clock.now()) == 1
+        await rig.engine.run_pass(alert_id)
+        assert rig.ps.requests_for(sub) == []
+        assert (await rig.row(alert_id, sub) or {})["state"] == "unknown"
+
+
+async def test_one_vapid_signature_serves_many_messages_until_half_life(
+        tmp_path: Path) -> None:
+    async with engine_rig(tmp_path) as rig:
+        clock, signed = ManualClock(), list[str]()
+        cache = JwtCache(SUBJECT, clock.now, signed.append)
+        key = await ensure_key(rig.db)
+        first = cache.authorization(rig.ps.origin, key)
+        assert all(cache.authorization(rig.ps.origin, key) == first for _ in range(100))
+        clock.t += JWT_RENEW_AFTER
+        renewed = cache.authorization(rig.ps.origin, key)
+        assert renewed != first and signed == [rig.ps.origin] * 2
+        _jwt, k = verify_vapid(renewed, rig.ps.origin, clock.now())
+        assert k == key.public_key
