@@ -18,8 +18,25 @@ _FINAL_SQL = ", ".join(f"'{s}'" for s in FINAL_STATES)
 
 
 async def upsert(db: Database, sub: SubscriptionIn, vapid_key_id: int, now: float) -> bool:
-    """Store ``sub`` (keyed by its endpoint); True when it is new."""
+    """Store ``sub`` (keyed by its endpoint); True when it is new.
+
+    When it replaces another subscription (``sub.replaces``: endpoint and auth secret, after
+    a ``pushsubscriptionchange``), that row goes in the same transaction and, unless the
+    browser sent topics, its topics carry over.
+    """
     async with db.transaction() as tx:
+        topics = sub.topics
+        if sub.replaces is not None and sub.replaces[0] != sub.endpoint:
+            old = await tx.fetchone(
+                "SELECT id FROM push_subscriptions WHERE endpoint = ? AND auth = ?",
+                sub.replaces)
+            if old is not None:
+                if not sub.topics_given:
+                    rows = await tx.fetchall(
+                        "SELECT topic FROM push_subscription_topics WHERE subscription_id = ?",
+                        (old["id"],))
+                    topics = tuple(sorted(str(r["topic"]) for r in rows))
+                await remove(tx, [int(old["id"])])
         row = await tx.fetchone("SELECT id FROM push_subscriptions WHERE endpoint = ?",
                                 (sub.endpoint,))
         if row is None:
@@ -38,7 +55,7 @@ async def upsert(db: Database, sub: SubscriptionIn, vapid_key_id: int, now: floa
                  vapid_key_id, now, sub_id))
             await tx.execute("DELETE FROM push_subscription_topics WHERE subscription_id = ?",
                              (sub_id,))
-        for topic in sub.topics:
+        for topic in topics:
             await tx.execute("INSERT INTO push_subscription_topics (subscription_id, topic) "
                              "VALUES (?, ?)", (sub_id, topic))
     return row is None

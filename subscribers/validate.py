@@ -120,6 +120,9 @@ class SubscriptionIn:
     language: str
     timezone: str
     vapid_key: str | None  # the applicationServerKey the browser subscribed with
+    # pushsubscriptionchange: the (endpoint, auth) of the subscription this one replaces.
+    replaces: tuple[str, str] | None = None
+    topics_given: bool = True  # False: keep the replaced row's topics (or all offered)
 
 
 def _keys(sub: dict[str, Any]) -> tuple[str, str]:
@@ -153,7 +156,17 @@ def parse_subscription(body: object, offered_topics: Sequence[str]) -> Subscript
     return SubscriptionIn(endpoint, p256dh, auth,
                           None if expiration is None else float(expiration) / 1000.0,
                           topics, parse_language(doc.get("language", "en")), timezone,
-                          vapid_key)
+                          vapid_key, _replaces(doc), doc.get("topics") is not None)
+
+
+def _replaces(doc: dict[str, Any]) -> tuple[str, str] | None:
+    """``oldEndpoint`` + ``oldAuth`` of a subscription the browser replaced, if both given."""
+    old_endpoint, old_auth = doc.get("oldEndpoint"), doc.get("oldAuth")
+    if old_endpoint is None or old_auth is None:
+        return None
+    if not isinstance(old_endpoint, str) or not old_endpoint:
+        raise _bad("'oldEndpoint' must be the replaced subscription's endpoint.")
+    return old_endpoint, parse_auth(old_auth)
 
 
 def parse_unsubscribe(body: object) -> tuple[str, str]:

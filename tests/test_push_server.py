@@ -294,3 +294,33 @@ async def test_push_refuses_to_start_in_production_without_a_vapid_subject_but_d
                        TICKER_MODE="demo")
     assert (await Api(http, demo.url).call("GET", "/api/push/vapid-public-key"))[0] == 200
     assert "mailto:ticker-demo@example.com" in demo.log()
+
+
+async def test_a_changed_subscription_replaces_the_old_row_keeping_its_topics(
+        server_factory: Any, standin: PushServiceStandIn,
+        http: aiohttp.ClientSession) -> None:
+    srv = await start(server_factory, standin)
+    api = api_for(http, srv)
+    key = await api.public_key()
+    old, new, stranger = (standin.subscribe(key) for _ in range(3))
+    await subscribe_all(api, [old], topics=["sport"])
+    await subscribe_all(api, [stranger], topics=["news"])
+
+    def change(sub: Any, old_endpoint: str, old_auth: str) -> dict[str, Any]:
+        return {"subscription": {"endpoint": sub.endpoint,
+                                 "keys": {"p256dh": sub.p256dh, "auth": sub.auth}},
+                "vapidKey": key, "oldEndpoint": old_endpoint, "oldAuth": old_auth}
+
+    # Without the old auth secret nobody can replace (and so remove) someone's row.
+    status, _ = await api.call("POST", "/api/push/subscriptions",
+                               change(new, stranger.endpoint, old.auth))
+    assert status == 201
+    status, _ = await api.call("POST", "/api/push/subscriptions",
+                               change(new, old.endpoint, old.auth))
+    assert status == 201
+    rows = query(srv.data_dir, "SELECT s.endpoint, t.topic FROM push_subscriptions s "
+                               "LEFT JOIN push_subscription_topics t ON t.subscription_id = s.id "
+                               "ORDER BY s.id")
+    assert (old.endpoint, "sport") not in rows
+    assert (new.endpoint, "sport") in rows and (stranger.endpoint, "news") in rows
+    assert len({endpoint for endpoint, _ in rows}) == 2

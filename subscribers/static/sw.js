@@ -141,6 +141,10 @@ async function resubscribe(event) {
     timezone: prefs.timezone || Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC",
     vapidKey: publicKey,
     oldEndpoint: old ? old.endpoint : null,
+    // The old auth secret proves the replacement comes from the subscriber itself (the same
+    // proof DELETE asks for); without it the server keeps the old row until its push
+    // service answers 404/410 for it.
+    oldAuth: old && old.toJSON().keys ? old.toJSON().keys.auth : null,
   };
   // Without stored topics the server keeps those of the row that oldEndpoint names.
   if (Array.isArray(prefs.topics)) body.topics = prefs.topics;
