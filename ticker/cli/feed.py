@@ -20,20 +20,22 @@ def register(sub: Any) -> None:
                        description="Connect over WebSocket and print each message as one JSON "
                                    "line; reconnects and resumes by itself.")
     t.add_argument("channels", nargs="+", metavar="CHANNEL")
-    t.add_argument("--url", help="server URL (default http://HOST:PORT, env TICKER_URL)")
+    t.add_argument("--server", "--url", dest="server", metavar="URL",
+                   help="server URL (default http://HOST:PORT, env TICKER_URL)")
     t.add_argument("--count", type=int, default=0, help="stop after this many messages")
     t.add_argument("--all-frames", action="store_true",
                    help="print every frame (subscribed, errors), not only messages")
-    t.set_defaults(run=lambda a, s: asyncio.run(tail(a, s)), overrides=lambda a: {"url": a.url})
+    t.set_defaults(run=lambda a, s: asyncio.run(tail(a, s)), overrides=lambda a: {"url": a.server})
 
     p = sub.add_parser("publish", help="publish one ticker item",
                        description="Publish one item on a channel through the HTTP API.")
     p.add_argument("channel", metavar="CHANNEL")
     p.add_argument("--json", required=True, dest="data", help='the item, e.g. \'{"title": "…"}\'')
-    p.add_argument("--url", help="server URL (default http://HOST:PORT, env TICKER_URL)")
+    p.add_argument("--server", "--url", dest="server", metavar="URL",
+                   help="server URL (default http://HOST:PORT, env TICKER_URL)")
     p.add_argument("--token", help="API token (env TICKER_API_TOKEN)")
     p.set_defaults(run=lambda a, s: asyncio.run(publish(a, s)),
-                   overrides=lambda a: {"url": a.url, "api_token": a.token})
+                   overrides=lambda a: {"url": a.server, "api_token": a.token})
 
 
 def ws_url(http_url: str) -> str:
