@@ -362,3 +362,24 @@ async def test_metrics_count_connections_publishes_and_deliveries(server: Server
         assert await metric(server, 'ticker_connections{transport="ws"}') == 1
         assert await metric(server, 'ticker_messages_published_total{channel="headlines"}') == 1
         assert await metric(server, 'ticker_messages_delivered_total{transport="ws"}') >= 1
+
+
+async def test_dead_peers_are_dropped_by_the_heartbeat_while_live_ones_stay(
+    server_factory: Any,
+) -> None:
+    server = server_factory(env={"TICKER_WS_HEARTBEAT_SECONDS": "0.5"})
+    server.token = server.create_token()
+    server.start()
+    dead = stalled_client(server.port)  # never reads, so never answers a ping
+    try:
+        async with websockets.connect(server.ws_url, ping_interval=None) as live:
+            await live.send(json.dumps({"type": "subscribe", "channels": ["headlines"]}))
+            await until_type(live, "subscribed")
+            deadline = time.monotonic() + 10
+            while await metric(server, 'ticker_connections{transport="ws"}') > 1:
+                assert time.monotonic() < deadline, "the dead peer was never dropped"
+                await asyncio.sleep(0.2)
+            await publish(server, {"title": "still here"})
+            assert (await until_type(live, "message"))["data"]["title"] == "still here"
+    finally:
+        dead.close()

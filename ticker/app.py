@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -69,6 +71,17 @@ async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     scheduler.shutdown(wait=False)
 
 
+async def _heartbeat_ctx(app: web.Application) -> AsyncIterator[None]:
+    interval = app[appkeys.settings].ws_heartbeat_seconds
+    task = (asyncio.create_task(ws.heartbeat(app[appkeys.connections], interval))
+            if interval > 0 else None)
+    yield
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 async def _on_shutdown(app: web.Application) -> None:
     conns = app[appkeys.connections]
     log.info("shutting down", extra={"connections": len(conns)})
@@ -89,7 +102,8 @@ def create_app(settings: Settings) -> web.Application:
     app[appkeys.connections] = ws.Connections()
     app[appkeys.services] = {}
     app[appkeys.started_at] = datetime.now(UTC)
-    app.cleanup_ctx.extend([_database_ctx, _http_client_ctx, _scheduler_ctx])
+    app.cleanup_ctx.extend([_database_ctx, _http_client_ctx, _scheduler_ctx,
+                           _heartbeat_ctx])
     app.on_shutdown.append(_on_shutdown)
     app.router.add_get("/ws", ws.ws_handler)
     app.router.add_get("/sse", sse.sse_handler)

@@ -248,6 +248,8 @@ def _validate(s: Settings) -> None:
     if min(s.push_concurrency, s.push_connections_per_host, s.push_max_attempts) < 1:
         raise SettingsError("push_concurrency, push_connections_per_host and "
                             "push_max_attempts must be at least 1")
+    if s.ws_heartbeat_seconds < 0:
+        raise SettingsError("ws_heartbeat_seconds must be 0 (off) or positive")
     if s.push_ttl <= 0:
         raise SettingsError("push_ttl must be positive (0 makes push services drop messages)")
     try:
