@@ -64,13 +64,22 @@ async def create(db: Database, alert: AlertIn, *, idempotency_key: str | None,
             existing = await _by_key(tx, idempotency_key, digest)
             if existing is not None:
                 return existing, False
-        alert_id = await tx.insert(
+        # DO NOTHING: a retry racing its first request (PostgreSQL runs them side by side;
+        # SQLite's one writer never does) waits for it and then finds its alert by the key.
+        row = await tx.fetchone(
             "INSERT INTO alerts (title, body, url, icon, image, tag, topics, language, urgency, "
             "ttl, status, idempotency_key, request_hash, created_by, created_at, started_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'sending', ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'sending', ?, ?, ?, ?, ?) "
+            "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
             (alert.title, alert.body, alert.url, alert.icon, alert.image, alert.tag,
              json.dumps(list(alert.topics)), alert.language, alert.urgency, alert.ttl,
              idempotency_key, digest, created_by, now, now))
+        if row is None:
+            assert idempotency_key is not None  # NULL keys never conflict
+            existing = await _by_key(tx, idempotency_key, digest)
+            assert existing is not None
+            return existing, False
+        alert_id = int(row["id"])
         where, params = audience(alert.topics, alert.language, now)
         total = await tx.execute(
             "INSERT INTO alert_deliveries (alert_id, subscription_id, state, attempts, "

@@ -24,9 +24,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from subscribers import store
-from ticker.db import Database
+from ticker.db import Database, Executor
 
 RESULT_BATCH = 256
+CLAIM_CHUNK = 500  # ids per statement: well inside every backend's parameter limit
+_CLAIMABLE = "state IN ('pending', 'retry') AND next_attempt_at <= ?"
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,32 @@ async def recover(db: Database, now: float) -> int:
                             "WHERE state = 'sending'", (now,))
 
 
+async def claim_rows(tx: Executor, dialect: str, alert_id: int, subscription_ids: list[int],
+                     now: float) -> set[int]:
+    """Mark due rows ``sending``; the ids this call won (inside the caller's transaction).
+
+    Exclusive on every backend, so two nodes working through one alert never both send a
+    row: SQLite's writer runs one transaction at a time (BEGIN IMMEDIATE); on PostgreSQL the
+    rows are locked first and any that another node holds are skipped rather than waited for
+    (no lock waits, no deadlocks between claimers; a skipped row is due again next pass).
+    """
+    won: set[int] = set()
+    for start in range(0, len(subscription_ids), CLAIM_CHUNK):
+        chunk = subscription_ids[start:start + CLAIM_CHUNK]
+        where = (f"alert_id = ? AND subscription_id IN ({', '.join('?' for _ in chunk)}) "
+                 f"AND {_CLAIMABLE}")
+        params: list[Any] = [now, alert_id, *chunk, now]
+        if dialect == "postgres":
+            where = ("alert_id = ? AND subscription_id IN (SELECT subscription_id FROM "
+                     f"alert_deliveries WHERE {where} FOR UPDATE SKIP LOCKED)")
+            params.insert(1, alert_id)
+        rows = await tx.fetchall("UPDATE alert_deliveries SET state = 'sending', "
+                                 f"updated_at = ? WHERE {where} RETURNING subscription_id",
+                                 params)
+        won.update(int(r["subscription_id"]) for r in rows)
+    return won
+
+
 async def delivery_states(db: Database, alert_id: int) -> dict[int, dict[str, Any]]:
     rows = await db.fetchall("SELECT * FROM alert_deliveries WHERE alert_id = ?", (alert_id,))
     return {int(r["subscription_id"]): r for r in rows}
@@ -91,18 +119,20 @@ class DeliveryWriter:
         self._alert_id = alert_id
         self._clock = clock
         self._claims: list[int] = []
-        self._claimed: asyncio.Future[None] | None = None
+        self._claimed: asyncio.Future[set[int]] | None = None
         self._results: list[Result] = []
         self._task: asyncio.Task[None] | None = None
         self.transactions = 0
 
-    async def claim(self, subscription_id: int) -> None:
+    async def claim(self, subscription_id: int) -> bool:
+        """Claim the row, durably; False when it is not ours to send (another node claimed
+        it, it was cancelled, it ended, or it is not due): then it must not be sent."""
         self._claims.append(subscription_id)
         if self._claimed is None:
             self._claimed = asyncio.get_running_loop().create_future()
         done = self._claimed
         self._kick()
-        await asyncio.shield(done)
+        return subscription_id in await asyncio.shield(done)
 
     def result(self, result: Result) -> None:
         self._results.append(result)
@@ -134,28 +164,30 @@ class DeliveryWriter:
             results = self._results
             self._claims, self._claimed, self._results = [], None, []
             try:
-                await self._write(claims, results)
+                won = await self._write(claims, results)
             except BaseException as exc:
                 if done is not None and not done.done():
                     done.set_exception(exc if isinstance(exc, Exception) else
                                        RuntimeError("delivery writer stopped"))
                 raise
             if done is not None and not done.done():
-                done.set_result(None)
+                done.set_result(won)
 
-    async def _write(self, claims: list[int], results: list[Result]) -> None:
+    async def _write(self, claims: list[int], results: list[Result]) -> set[int]:
         now = self._clock.now()
+        won: set[int] = set()
         if claims:
             self.transactions += 1
-            await self._db.executemany(
-                "UPDATE alert_deliveries SET state = 'sending', updated_at = ? "
-                "WHERE alert_id = ? AND subscription_id = ?",
-                [(now, self._alert_id, sub_id) for sub_id in claims])
+            async with self._db.transaction() as tx:
+                won = await claim_rows(tx, self._db.dialect, self._alert_id, claims, now)
         if results:
             self.transactions += 1
+            # Only open rows take a result: a late one (a paused host's "retry" for a row
+            # another node sent, or one an editor cancelled) must not reopen it.
             await self._db.executemany(
                 "UPDATE alert_deliveries SET state = ?, attempts = ?, next_attempt_at = ?, "
-                "last_status = ?, updated_at = ? WHERE alert_id = ? AND subscription_id = ?",
+                "last_status = ?, updated_at = ? WHERE alert_id = ? AND subscription_id = ? "
+                "AND state IN ('pending', 'retry', 'sending')",
                 [(r.state, r.attempts, r.next_attempt_at, r.last_status, now, self._alert_id,
                   r.subscription_id) for r in results])
         gone = [r.subscription_id for r in results if r.delete_subscription]
@@ -163,3 +195,4 @@ class DeliveryWriter:
             self.transactions += 1
             async with self._db.transaction() as tx:
                 await store.remove(tx, gone)
+        return won

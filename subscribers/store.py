@@ -40,12 +40,21 @@ async def upsert(db: Database, sub: SubscriptionIn, vapid_key_id: int, now: floa
         row = await tx.fetchone("SELECT id FROM push_subscriptions WHERE endpoint = ?",
                                 (sub.endpoint,))
         if row is None:
-            sub_id = await tx.insert(
+            # ON CONFLICT: the same endpoint posted twice at once (page and service worker)
+            # must not fail on PostgreSQL's unique index; SQLite's one writer never overlaps.
+            stored = await tx.fetchone(
                 "INSERT INTO push_subscriptions (endpoint, p256dh, auth, expiration_time, "
                 "language, timezone, vapid_key_id, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (endpoint) DO UPDATE SET "
+                "p256dh = excluded.p256dh, auth = excluded.auth, "
+                "expiration_time = excluded.expiration_time, language = excluded.language, "
+                "timezone = excluded.timezone, vapid_key_id = excluded.vapid_key_id, "
+                "updated_at = excluded.updated_at RETURNING id",
                 (sub.endpoint, sub.p256dh, sub.auth, sub.expiration_time, sub.language,
                  sub.timezone, vapid_key_id, now, now))
+            sub_id = int((stored or {})["id"])
+            await tx.execute("DELETE FROM push_subscription_topics WHERE subscription_id = ?",
+                             (sub_id,))
         else:
             sub_id = int(row["id"])
             await tx.execute(

@@ -182,7 +182,8 @@ def parse_receipt(body: object) -> tuple[int, str]:
     alert, event = doc.get("alert"), doc.get("event")
     if isinstance(alert, str) and alert.isdigit():
         alert = int(alert)
-    if isinstance(alert, bool) or not isinstance(alert, int) or alert <= 0:
+    # Above 2**63 - 1 no database column holds it: SQLite and asyncpg raise, a 500.
+    if isinstance(alert, bool) or not isinstance(alert, int) or not 0 < alert < 2**63:
         raise _bad("'alert' must be the alert's id from the notification.", "invalid_event")
     if event not in RECEIPT_EVENTS:
         raise _bad("'event' must be 'shown' or 'clicked'.", "invalid_event")

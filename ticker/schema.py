@@ -39,12 +39,12 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             expiration_time {float},
             language TEXT NOT NULL,
             timezone TEXT NOT NULL,
-            vapid_key_id INTEGER NOT NULL REFERENCES vapid_keys (id),
+            vapid_key_id {bigint} NOT NULL REFERENCES vapid_keys (id),
             created_at {float} NOT NULL,
             updated_at {float} NOT NULL
         )""",
         """CREATE TABLE push_subscription_topics (
-            subscription_id INTEGER NOT NULL REFERENCES push_subscriptions (id) ON DELETE CASCADE,
+            subscription_id {bigint} NOT NULL REFERENCES push_subscriptions (id) ON DELETE CASCADE,
             topic TEXT NOT NULL,
             PRIMARY KEY (subscription_id, topic)
         )""",
@@ -64,7 +64,7 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             status TEXT NOT NULL,
             idempotency_key TEXT UNIQUE,
             request_hash TEXT NOT NULL,
-            created_by INTEGER,
+            created_by {bigint},
             created_at {float} NOT NULL,
             scheduled_at {float},
             started_at {float},
@@ -73,8 +73,8 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         )""",
         "CREATE INDEX alerts_status ON alerts (status)",
         """CREATE TABLE alert_deliveries (
-            alert_id INTEGER NOT NULL REFERENCES alerts (id) ON DELETE CASCADE,
-            subscription_id INTEGER NOT NULL
+            alert_id {bigint} NOT NULL REFERENCES alerts (id) ON DELETE CASCADE,
+            subscription_id {bigint} NOT NULL
                 REFERENCES push_subscriptions (id) ON DELETE CASCADE,
             state TEXT NOT NULL,
             attempts INTEGER NOT NULL DEFAULT 0,
@@ -88,13 +88,13 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         # Anonymous counts of final outcomes whose delivery rows were removed with their
         # subscription, so an alert's totals survive a reader unsubscribing.
         """CREATE TABLE alert_outcomes (
-            alert_id INTEGER NOT NULL REFERENCES alerts (id) ON DELETE CASCADE,
+            alert_id {bigint} NOT NULL REFERENCES alerts (id) ON DELETE CASCADE,
             outcome TEXT NOT NULL,
             n INTEGER NOT NULL,
             PRIMARY KEY (alert_id, outcome)
         )""",
         """CREATE TABLE alert_receipts (
-            alert_id INTEGER NOT NULL REFERENCES alerts (id) ON DELETE CASCADE,
+            alert_id {bigint} NOT NULL REFERENCES alerts (id) ON DELETE CASCADE,
             event TEXT NOT NULL,
             n INTEGER NOT NULL,
             PRIMARY KEY (alert_id, event)
