@@ -28,7 +28,11 @@ from ticker.db import Database, Executor
 
 RESULT_BATCH = 256
 CLAIM_CHUNK = 500  # ids per statement: well inside every backend's parameter limit
-_CLAIMABLE = "state IN ('pending', 'retry') AND next_attempt_at <= ?"
+# ``state || ''`` keeps the planner off alert_deliveries_due (alert_id, state, ...), which
+# it otherwise picks for the claim UPDATE, scanning every pending row of the alert: 5.5 ms
+# per claim at 50,000 pending (quadratic over a 100,000-reader alert) instead of 0.3 ms
+# through the primary key (alert_id, subscription_id IN ...). Valid SQL on both backends.
+_CLAIMABLE = "state || '' IN ('pending', 'retry') AND next_attempt_at <= ?"
 
 
 @dataclass(frozen=True)
