@@ -93,7 +93,9 @@ class Engine:
         self.rand = rand
         self.pauses: dict[str, float] = {}  # push-service origin -> paused until
         self._cancelled: set[int] = set()
-        self._vapid_warned: set[str] = set()
+        # Push-service origins whose last word on our VAPID credentials was 401/403; shown
+        # on /healthz until that origin accepts a message again.
+        self.vapid_rejected_by: set[str] = set()
 
     def cancel(self, alert_id: int) -> None:
         """Stop claiming rows for this alert (the rows themselves are cancelled in SQL)."""
@@ -205,8 +207,10 @@ class Engine:
             self.pauses[origin] = max(self.pauses.get(origin, 0.0), decision.pause_host_until)
         if self.metrics is not None:
             self.metrics.push_outcomes.inc(decision.outcome)
-        if decision.vapid_problem and origin not in self._vapid_warned:
-            self._vapid_warned.add(origin)  # once per origin: it is one problem, not 100,000
+        if decision.state == "sent":
+            self.vapid_rejected_by.discard(origin)
+        if decision.vapid_problem and origin not in self.vapid_rejected_by:
+            self.vapid_rejected_by.add(origin)  # log once per origin: one problem, not 100,000
             log.error("push service refused our VAPID credentials; check the VAPID subject "
                       "and keys", extra={"origin": origin, "status": reply.status,
                                          "vapid_key": due.vapid_key_id, "answer": reply.text})

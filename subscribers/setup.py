@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from aiohttp import web
 
@@ -73,4 +74,16 @@ def setup_push(app: web.Application) -> None:
         subscribe_limiter=RateLimiter(settings.push_subscribe_rate_per_minute),
         receipt_limiter=RateLimiter(RECEIPTS_PER_MINUTE))
     app.cleanup_ctx.append(_push_ctx)
+    app[appkeys.health_checks]["push"] = lambda: push_health(app[PUSH])
     api.add_routes(app)
+
+
+def push_health(push: PushService) -> dict[str, Any]:
+    """Push's part of /healthz: off (and why), or which services refuse our VAPID keys."""
+    if push.engine is None:
+        return {"status": "off", "reason": push.disabled_reason}
+    refused = sorted(push.engine.vapid_rejected_by)
+    if refused:
+        return {"status": "degraded", "vapid_rejected_by": refused,
+                "reason": "push services answer 401/403: check TICKER_VAPID_SUBJECT and keys"}
+    return {"status": "ok"}

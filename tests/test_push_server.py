@@ -290,6 +290,8 @@ async def test_push_refuses_to_start_in_production_without_a_vapid_subject_but_d
     assert (status, err["error"]["code"]) == (503, "push_unavailable")
     assert "TICKER_VAPID_SUBJECT" in err["error"]["message"]
     assert "push refuses to start" in prod.log()
+    status, health = await Api(http, prod.url).call("GET", "/healthz")
+    assert (status, health["push"]["status"]) == (200, "off")
     demo = await start(server_factory, standin, "demo", TICKER_VAPID_SUBJECT="",
                        TICKER_MODE="demo")
     assert (await Api(http, demo.url).call("GET", "/api/push/vapid-public-key"))[0] == 200
@@ -324,3 +326,20 @@ async def test_a_changed_subscription_replaces_the_old_row_keeping_its_topics(
     assert (old.endpoint, "sport") not in rows
     assert (new.endpoint, "sport") in rows and (stranger.endpoint, "news") in rows
     assert len({endpoint for endpoint, _ in rows}) == 2
+
+
+async def test_healthz_shows_push_services_that_refuse_our_vapid_credentials(
+        server_factory: Any, standin: PushServiceStandIn,
+        http: aiohttp.ClientSession) -> None:
+    srv = await start(server_factory, standin)
+    api = api_for(http, srv)
+    assert (await api.call("GET", "/healthz"))[1]["push"] == {"status": "ok"}
+    refused = standin.subscribe(await api.public_key())
+    standin.cue(refused, Cue(403))
+    await subscribe_all(api, [refused])
+    _, alert = await api.send(ALERT)
+    await api.wait_done(alert["id"])
+    status, health = await api.call("GET", "/healthz")
+    assert status == 200  # a restart would not fix it: no 503 for the load balancer
+    assert health["status"] == "degraded"
+    assert health["push"]["vapid_rejected_by"] == [standin.origin]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,9 @@ connections: web.AppKey[Connections] = web.AppKey("connections")
 database: web.AppKey[Database] = web.AppKey("database")
 scheduler: web.AppKey[AsyncIOScheduler] = web.AppKey("scheduler")
 http_client = web.AppKey("http_client", aiohttp.ClientSession)
+# Parts that report on /healthz: name -> a function returning that part's status object
+# ({"status": "ok" | "off" | "degraded", ...}).
+health_checks: web.AppKey[dict[str, Callable[[], dict[str, Any]]]] = web.AppKey("health_checks")
 # Extensions (push, alerts) hang their services here by name.
 services = web.AppKey("services", dict[str, Any])
 started_at = web.AppKey("started_at", datetime)

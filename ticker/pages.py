@@ -55,12 +55,17 @@ async def healthz(request: web.Request) -> web.Response:
     except Exception:
         db_ok = False
     started = app[appkeys.started_at]
+    parts = {name: check() for name, check in app[appkeys.health_checks].items()}
+    degraded = not db_ok or any(p.get("status") == "degraded" for p in parts.values())
     body = {
-        "status": "ok" if db_ok else "degraded",
+        "status": "degraded" if degraded else "ok",
         "database": "ok" if db_ok else "error",
         "connections": len(app[appkeys.connections]),
         "uptime_seconds": int((datetime.now(UTC) - started).total_seconds()),
+        **parts,
     }
+    # Only a dead database makes the node unhealthy (503) for a load balancer: a push
+    # problem is an operator's to fix and a restart would not help.
     return web.Response(text=json.dumps(body), content_type="application/json",
                         status=200 if db_ok else 503)
 
