@@ -30,6 +30,28 @@ def proc_nofile(pid: int) -> int:
     raise RuntimeError("no 'Max open files' line")
 
 
+def descendants(pid: int) -> list[int]:
+    """``pid``'s children, grandchildren, ... (from ``/proc/*/task/*/children``)."""
+    out: list[int] = []
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            try:
+                kids = [int(x) for x in task.read_text().split()]
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            out += kids
+            todo += kids
+    return out
+
+
+def tree_cpu_ns(pid: int) -> int:
+    """:func:`cpu_ns` of ``pid`` and every process under it (e.g. encryption helpers), so a
+    server that spreads its work over processes is charged for all of it."""
+    return sum(cpu_ns(p) for p in [pid, *descendants(pid)])
+
+
 def cpu_ns(pid: int) -> int:
     """CPU time (user + system) of every thread of ``pid``, in nanoseconds.
 
@@ -39,7 +61,11 @@ def cpu_ns(pid: int) -> int:
     loop thread does; aiosqlite's and the default executor's threads do too).
     """
     total = 0
-    for task in Path(f"/proc/{pid}/task").iterdir():
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except (FileNotFoundError, ProcessLookupError):
+        return 0
+    for task in tasks:
         try:
             total += int((task / "schedstat").read_text().split()[0])
         except (FileNotFoundError, ProcessLookupError):

@@ -29,9 +29,9 @@ from bench.common import (
     RESULTS_DIR,
     Check,
     cpu_count,
-    cpu_ns,
     raise_nofile,
     table,
+    tree_cpu_ns,
     user_sys_s,
     write_json,
 )
@@ -195,13 +195,13 @@ def send_once(server: PushServer, standin: StandIn, n: int, profile: bool) -> di
     """One alert to all n subscribers: wall time, stand-in arrivals, server CPU."""
     standin.reset()
     profiler = start_profiler(server.pid, f"ticker-{n}", max(3.0, n / 3000)) if profile else None
-    cpu0, us0, t0 = cpu_ns(server.pid), user_sys_s(server.pid), time.time_ns()
+    cpu0, us0, t0 = tree_cpu_ns(server.pid), user_sys_s(server.pid), time.time_ns()
     alert_id = server.post_alert(ALERT)
     t_created = time.time_ns()
     arrived = wait_until(lambda: standin.stats()["requests"] >= n, within=max(60.0, n / 500))
     done = wait_until(lambda: server.query("SELECT status FROM alerts WHERE id = ?",
                                            (alert_id,))[0][0] == "done", within=60)
-    t1, cpu1, us1 = time.time_ns(), cpu_ns(server.pid), user_sys_s(server.pid)
+    t1, cpu1, us1 = time.time_ns(), tree_cpu_ns(server.pid), user_sys_s(server.pid)
     if profiler is not None:
         profiler.wait(120)
     stats = standin.stats()

@@ -21,7 +21,7 @@ from typing import Protocol
 
 from subscribers import alerts, deliveries
 from subscribers.deliveries import DeliveryWriter, Due, Result
-from subscribers.encrypt import encrypt
+from subscribers.encryptor import Encryptor, InlineEncryptor
 from subscribers.payload import topic_header
 from subscribers.policy import Decision, decide
 from subscribers.sender import Reply, Sender
@@ -85,8 +85,10 @@ def origin_of(endpoint: str) -> str:
 class Engine:
     def __init__(self, db: Database, sender: Sender, keys: KeyRing, jwts: JwtCache,
                  clock: Clock, *, metrics: Metrics | None = None, concurrency: int = 64,
-                 max_attempts: int = 6, rand: Callable[[], float] = random.random) -> None:
+                 max_attempts: int = 6, rand: Callable[[], float] = random.random,
+                 encryptor: Encryptor | None = None) -> None:
         self.db, self.sender, self.keys, self.jwts, self.clock = db, sender, keys, jwts, clock
+        self.encryptor: Encryptor = encryptor or InlineEncryptor()
         self.metrics = metrics
         self.concurrency = concurrency
         self.max_attempts = max_attempts
@@ -187,7 +189,8 @@ class Engine:
         # Encrypt first, then wait for the claim: the CPU-heavy step overlaps the claim's
         # group commit instead of following it. The request still leaves only once its
         # claim is durable; a claim lost to another node costs one wasted encryption.
-        body = encrypt(job.payload, _key_bytes(due.p256dh), _key_bytes(due.auth))
+        body = await self.encryptor.encrypt(job.payload, _key_bytes(due.p256dh),
+                                            _key_bytes(due.auth))
         if not await writer.claim(due.subscription_id):
             return  # not ours to send (another node, cancelled, or no longer due)
         reply = await self.sender.post(due.endpoint, headers, body)

@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from subscribers import api, vapid
+from subscribers.encryptor import Encryptor, InlineEncryptor, ProcessEncryptor
 from subscribers.endpoints import AllowList
 from subscribers.engine import Engine, SystemClock
 from subscribers.ratelimit import RateLimiter
@@ -51,9 +52,13 @@ async def _push_ctx(app: web.Application) -> AsyncIterator[None]:
                            max(settings.push_concurrency, settings.push_connections_per_host),
                            frozenset(h for h, _ in push.allow.http_exact))
     jwts = vapid.JwtCache(subject, push.clock.now, metrics.push_vapid_signatures.inc)
+    encryptor: Encryptor = InlineEncryptor()
+    if settings.push_encrypt_processes > 0:
+        encryptor = ProcessEncryptor(settings.push_encrypt_processes)
+        await encryptor.start()
     engine = Engine(db, Sender(session), vapid.KeyRing(db), jwts, push.clock, metrics=metrics,
                     concurrency=settings.push_concurrency,
-                    max_attempts=settings.push_max_attempts)
+                    max_attempts=settings.push_max_attempts, encryptor=encryptor)
     runner = AlertRunner(db, engine, push.clock)
     await runner.start()
     push.engine, push.runner = engine, runner
@@ -64,6 +69,7 @@ async def _push_ctx(app: web.Application) -> AsyncIterator[None]:
         push.disabled_reason = "Web Push is shutting down."
         await runner.stop()
         await session.close()
+        await encryptor.close()
 
 
 def setup_push(app: web.Application) -> None:

@@ -107,6 +107,9 @@ class Settings:
     # 256 gained nothing more and delayed the first push past 50 ms.
     push_concurrency: int = 128
     push_connections_per_host: int = 32
+    # Helper processes that encrypt pushes (about half of a push's CPU) while the event loop
+    # sends; 0 encrypts on the event loop. One roughly doubles throughput on two cores.
+    push_encrypt_processes: int = 1
     # Attempts (first send included) before a 5xx/timeout is given up; never a deletion.
     push_max_attempts: int = 6
     # demo: the embedded defaults may invent what production must be told (VAPID subject).
@@ -247,6 +250,8 @@ def _validate(s: Settings) -> None:
         raise SettingsError("vapid_subject must start with 'mailto:' or 'https:'")
     if s.push_subscribe_rate_per_minute <= 0:
         raise SettingsError("push_subscribe_rate_per_minute must be positive")
+    if s.push_encrypt_processes < 0:
+        raise SettingsError("push_encrypt_processes must be 0 (on the event loop) or more")
     if min(s.push_concurrency, s.push_connections_per_host, s.push_max_attempts) < 1:
         raise SettingsError("push_concurrency, push_connections_per_host and "
                             "push_max_attempts must be at least 1")
