@@ -71,7 +71,7 @@ class WsConnection:
             return
         transport = self.transport
         if transport.is_closing():
-            self._forget()
+            self.detach()
             return
         if transport.get_write_buffer_size() > self.limit:
             self.drop(wire.CLOSE_TRY_AGAIN, "slow consumer: reconnect and resume")
@@ -81,7 +81,8 @@ class WsConnection:
         transport.write(frame)
         self.metrics.delivered.counts["ws"] += 1
 
-    def _forget(self) -> None:
+    def detach(self) -> None:
+        """Stop delivering to this connection and leave every channel (idempotent)."""
         self.closed = True
         if self.session is not None:
             self.session.close()
@@ -90,7 +91,7 @@ class WsConnection:
         """Stop sending, queue a close frame behind what is buffered, abort after a grace."""
         if self.closed:
             return
-        self._forget()
+        self.detach()
         transport = self.transport
         if not transport.is_closing():
             transport.write(wire.ws_close_frame(code, reason))
@@ -141,7 +142,7 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
                 metrics.protocol_errors.labels(str(ws.close_code or "error")).inc()
                 break
     finally:
-        conn._forget()
+        conn.detach()
         conns.ws.pop(conn, None)
         metrics.connections.labels("ws").dec()
     return ws
@@ -153,7 +154,7 @@ async def close_all(conns: Connections, code: int = wire.CLOSE_GOING_AWAY,
     clients that do not answer the close handshake in time are cut off."""
     live = list(conns.ws)
     for conn in live:
-        conn._forget()
+        conn.detach()
     tasks = [asyncio.ensure_future(c.ws.close(code=code, message=b"server shutting down"))
              for c in live]
     if tasks:
@@ -179,7 +180,7 @@ def sweep(conns: Connections, pinged_at: float) -> int:
         if conn.seen < pinged_at:
             # No pong (nor anything else) for a whole interval after our ping: the peer or
             # the path to it is dead. Abort: a close handshake would only wait in vain.
-            conn._forget()
+            conn.detach()
             transport.abort()
             dropped += 1
         elif not conn.closed:
