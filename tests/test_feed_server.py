@@ -383,3 +383,26 @@ async def test_dead_peers_are_dropped_by_the_heartbeat_while_live_ones_stay(
             assert (await until_type(live, "message"))["data"]["title"] == "still here"
     finally:
         dead.close()
+
+
+async def test_broadcast_gives_every_client_every_message_in_order(
+    server_factory: Any,
+) -> None:
+    server = server_factory()
+    server.token = server.create_token()
+    server.start()
+    clients = [await websockets.connect(server.ws_url) for _ in range(40)]
+    try:
+        for ws in clients:
+            await ws.send(json.dumps({"type": "subscribe", "channels": ["headlines"]}))
+            await until_type(ws, "subscribed")
+        for n in range(30):
+            await publish(server, {"title": f"story {n}"})
+        for ws in clients:
+            got = [(await until_type(ws, "message"))["offset"] for _ in range(30)]
+            assert got == list(range(1, 31))
+        # 30 messages to 40 clients, plus each client's "subscribed" reply
+        assert await metric(server, 'ticker_messages_delivered_total{transport="ws"}') == 1240
+    finally:
+        for ws in clients:
+            await ws.close()
