@@ -12,10 +12,9 @@ import aiohttp
 import asyncpg
 import pytest
 
-from subscribers.testing import Cue, PushServiceStandIn
+from subscribers.testing import PushServiceStandIn
 from tests.conftest import postgres_schema_url
-from tests.pushhelpers import Api
-from tests.test_push_server import ALERT, api_for, start, subscribe_all
+from tests.test_push_server import ALERT, api_for, kill_mid_send_and_restart, start, subscribe_all
 
 pytestmark = pytest.mark.postgres
 
@@ -94,17 +93,6 @@ async def test_a_killed_server_on_postgresql_resumes_without_sending_anyone_twic
     api = api_for(http, srv)
     subs = [standin.subscribe(await api.public_key()) for _ in range(20)]
     await subscribe_all(api, subs)
-    standin.default = Cue(201, delay=60)  # accepted on arrival, answered very slowly
-    _, alert = await api.send(ALERT)
-    for _ in range(200):
-        if len(standin.arrivals) >= 4:
-            break
-        await asyncio.sleep(0.02)
-    await asyncio.sleep(0.1)
-    srv.kill()  # four requests on the wire, sixteen not yet sent
-    assert len(standin.arrivals) == 4
-    standin.default = Cue(201)
-    await asyncio.to_thread(srv.start)
-    done = await Api(http, srv.url, srv.token).wait_done(alert["id"])  # type: ignore[attr-defined]
+    done = await kill_mid_send_and_restart(srv, api, standin, subs)
     assert (done["status"], done["counts"]) == ("done", {"sent": 16, "unknown": 4})
     assert sorted(len(standin.received(s)) for s in subs) == [1] * 20

@@ -214,6 +214,24 @@ async def test_unsubscribing_removes_every_trace_of_the_subscription(
     assert after["counts"] == {"sent": 2}  # the totals survive, anonymously
 
 
+async def kill_mid_send_and_restart(srv: ServerProcess, api: Api, standin: PushServiceStandIn,
+                                    subs: list[Any]) -> dict[str, Any]:
+    """Send an alert, SIGKILL the server (started with TICKER_PUSH_CONCURRENCY=4) while
+    four requests are on the wire, restart it and return the finished alert's status."""
+    standin.default = Cue(201, delay=60)  # accepted on arrival, answered very slowly
+    _, alert = await api.send(ALERT)
+    for _ in range(200):
+        if len(standin.arrivals) >= 4:
+            break
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.1)
+    srv.kill()  # four requests on the wire, the rest not yet sent
+    assert len(standin.arrivals) == 4
+    standin.default = Cue(201)
+    await asyncio.to_thread(srv.start)
+    return await api.wait_done(alert["id"])
+
+
 async def test_a_killed_server_resumes_the_alert_without_sending_anyone_twice(
         server_factory: Any, standin: PushServiceStandIn,
         http: aiohttp.ClientSession) -> None:
@@ -222,18 +240,7 @@ async def test_a_killed_server_resumes_the_alert_without_sending_anyone_twice(
     key = await api.public_key()
     subs = [standin.subscribe(key) for _ in range(40)]
     await subscribe_all(api, subs)
-    standin.default = Cue(201, delay=60)  # accepted on arrival, answered very slowly
-    _, alert = await api.send(ALERT)
-    for _ in range(200):
-        if len(standin.arrivals) >= 4:
-            break
-        await asyncio.sleep(0.02)
-    await asyncio.sleep(0.1)
-    srv.kill()  # SIGKILL mid-send: four requests are on the wire, 36 not yet sent
-    assert len(standin.arrivals) == 4
-    standin.default = Cue(201)
-    await asyncio.to_thread(srv.start)
-    done = await api.wait_done(alert["id"])
+    done = await kill_mid_send_and_restart(srv, api, standin, subs)
     assert done["status"] == "done"
     assert sorted(len(standin.received(s)) for s in subs) == [1] * 40
     assert done["counts"] == {"sent": 36, "unknown": 4}  # in flight at the kill: not resent
