@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
@@ -25,13 +27,21 @@ class Origin:
         return web.Response(body=self.body, content_type="text/csv")
 
 
-async def start_origin() -> tuple[Origin, TestServer]:
-    o = Origin()
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+async def serve_get(path: str, handler: Handler) -> tuple[TestServer, str]:
+    """A real HTTP server on 127.0.0.1 answering GET ``path``; returns it and the URL."""
     app = web.Application()
-    app.router.add_get("/07-18-2021.csv", o.handle)
+    app.router.add_get(path, handler)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
-    o.url = str(server.make_url("/07-18-2021.csv"))
+    return server, str(server.make_url(path))
+
+
+async def start_origin() -> tuple[Origin, TestServer]:
+    o = Origin()
+    server, o.url = await serve_get("/07-18-2021.csv", o.handle)
     return o, server
 
 

@@ -15,6 +15,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from tests.origin import serve_get
 from ticker import appkeys
 from ticker.app import create_app
 from ticker.feed.channels import Hub, Message
@@ -77,11 +78,7 @@ class Origin:
 @pytest.fixture
 async def origin() -> AsyncIterator[Origin]:
     o = Origin()
-    app = web.Application()
-    app.router.add_get("/daily.csv", o.handle)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    o.url = str(server.make_url("/daily.csv"))
+    server, o.url = await serve_get("/daily.csv", o.handle)
     yield o
     await server.close()
 
