@@ -35,6 +35,7 @@ from bench.common import (
     user_sys_s,
     write_json,
 )
+from bench.servers import post_json
 from subscribers.validate import AlertIn, b64url_encode
 from tests.support import ServerProcess, free_port
 
@@ -152,17 +153,10 @@ class PushServer:
 
     @property
     def pid(self) -> int:
-        assert self.proc.proc is not None
-        return self.proc.proc.pid
+        return self.proc.pid
 
     def post_alert(self, alert: dict[str, Any]) -> int:
-        self.http.request("POST", "/api/alerts", body=json.dumps(alert), headers={
-            "Authorization": f"Bearer {self.token}", "Content-Type": "application/json"})
-        resp = self.http.getresponse()
-        body = resp.read()
-        if resp.status != 201:
-            raise RuntimeError(f"alert refused: {resp.status} {body[:300]!r}")
-        return int(json.loads(body)["id"])
+        return int(json.loads(post_json(self.http, "/api/alerts", self.token, alert))["id"])
 
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """The server's SQLite file, read from here (WAL): costs the server nothing."""

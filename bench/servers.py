@@ -18,6 +18,18 @@ from tests.support import ServerProcess, free_port
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def post_json(conn: http.client.HTTPConnection, path: str, token: str,
+              doc: dict[str, Any]) -> bytes:
+    """POST ``doc`` with a bearer token on a kept-alive connection; the body of a 201."""
+    conn.request("POST", path, body=json.dumps(doc), headers={
+        "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    resp = conn.getresponse()
+    body = resp.read()
+    if resp.status != 201:
+        raise RuntimeError(f"POST {path} refused: {resp.status} {body[:300]!r}")
+    return body
+
+
 class ServerUnderTest(Protocol):
     name: str
     ws_url: str
@@ -45,17 +57,10 @@ class TickerServer:
 
     @property
     def pid(self) -> int:
-        assert self.proc.proc is not None
-        return self.proc.proc.pid
+        return self.proc.pid
 
     def publish(self, data: dict[str, Any]) -> None:
-        body = json.dumps({"data": data})
-        self.http.request("POST", self.path, body=body, headers={
-            "Authorization": f"Bearer {self.token}", "Content-Type": "application/json"})
-        resp = self.http.getresponse()
-        text = resp.read()
-        if resp.status != 201:
-            raise RuntimeError(f"publish refused: {resp.status} {text[:200]!r}")
+        post_json(self.http, self.path, self.token, {"data": data})
 
     def stop(self) -> None:
         self.http.close()

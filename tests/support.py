@@ -127,6 +127,11 @@ class ServerProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None, "the server is not running"
+        return self.proc.pid
+
     def rss_kib(self) -> int:
         assert self.proc is not None
         status = Path(f"/proc/{self.proc.pid}/status").read_text()
