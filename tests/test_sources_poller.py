@@ -272,7 +272,7 @@ async def test_app_polls_sources_before_serving_and_schedules_them(
     await server.start_server()
     try:
         assert len(origin.requests) == 1
-        state = app[appkeys.services]["sources"]["covid19"]
+        state = app[appkeys.source_states]["covid19"]
         assert state.values == GOOD_VALUES
         last = app[appkeys.hub].channels[CHANNEL].last()
         assert last is not None and last.data == fresh()

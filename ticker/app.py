@@ -100,7 +100,6 @@ def create_app(settings: Settings) -> web.Application:
     app[appkeys.hub] = hub
     app[appkeys.publisher] = Publisher(hub, metrics)
     app[appkeys.connections] = ws.Connections()
-    app[appkeys.services] = {}
     app[appkeys.health_checks] = {}
     app[appkeys.started_at] = datetime.now(UTC)
     app.cleanup_ctx.extend([_database_ctx, _http_client_ctx, _scheduler_ctx,

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from ticker.metrics import Metrics
     from ticker.publisher import Publisher
     from ticker.settings import Settings
+    from ticker.sources.poller import SourceState
     from ticker.ws import Connections
 
 
@@ -31,6 +32,6 @@ http_client = web.AppKey("http_client", aiohttp.ClientSession)
 # Parts that report on /healthz: name -> a function returning that part's status object
 # ({"status": "ok" | "off" | "degraded", ...}).
 health_checks: web.AppKey[dict[str, Callable[[], dict[str, Any]]]] = web.AppKey("health_checks")
-# Extensions (push, alerts) hang their services here by name.
-services = web.AppKey("services", dict[str, Any])
+# The data sources' poll state by source name (ETag, last good values, stale flag).
+source_states: web.AppKey[dict[str, SourceState]] = web.AppKey("source_states")
 started_at = web.AppKey("started_at", datetime)

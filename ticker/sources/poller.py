@@ -198,7 +198,7 @@ async def schedule_sources(app: web.Application, scheduler: AsyncIOScheduler) ->
     publisher: Publisher = app[appkeys.publisher]
     metrics: Metrics = app[appkeys.metrics]
     states = {s.name: SourceState(s.name) for s in sources}
-    app[appkeys.services]["sources"] = states
+    app[appkeys.source_states] = states
     await asyncio.gather(*(poll_source(s, states[s.name], client, publisher, metrics)
                            for s in sources))
     for s in sources:
