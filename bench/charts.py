@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,8 @@ def latency_cdf(results: list[dict[str, Any]], name: str, target_ms: float | Non
 def versus_baseline(results: list[dict[str, Any]], name: str) -> Path:
     """Grouped bars per N: ticker against the baseline on each figure (lower is better,
     except the setup rate)."""
-    panels = [("p99 latency (ms)", lambda r: r["arrival"]["p99_ms"]),
+    panels: list[tuple[str, Callable[[dict[str, Any]], float]]] = [
+              ("p99 latency (ms)", lambda r: r["arrival"]["p99_ms"]),
               ("server CPU per frame (µs)", lambda r: r["cpu_us_per_frame"]),
               ("server KiB per idle connection", lambda r: r["kib_per_idle_conn"]),
               ("connection setup (conn/s, higher is better)", lambda r: r["setup_per_second"])]

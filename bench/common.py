@@ -6,6 +6,7 @@ import json
 import math
 import os
 import resource
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,20 @@ def tree_cpu_ns(pid: int) -> int:
     """:func:`cpu_ns` of ``pid`` and every process under it (e.g. encryption helpers), so a
     server that spreads its work over processes is charged for all of it."""
     return sum(cpu_ns(p) for p in [pid, *descendants(pid)])
+
+
+def wait_idle(pid: int, within: float = 15.0, window: float = 0.25,
+              busy_share: float = 0.05) -> bool:
+    """Wait until ``pid`` and its children use under ``busy_share`` of a core over a
+    ``window``: a server that has just started is still importing and spawning helpers
+    (ticker's encryption process), which would land in the first measurement."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        before = tree_cpu_ns(pid)
+        time.sleep(window)
+        if tree_cpu_ns(pid) - before < busy_share * window * 1e9:
+            return True
+    return False
 
 
 def cpu_ns(pid: int) -> int:

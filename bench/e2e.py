@@ -69,7 +69,7 @@ def alert_to_first_push(count: int, subscribers: int) -> dict[str, Any]:
                     t_answer = time.time_ns()
                     if not wait_until(lambda: standin.stats()["requests"] >= subscribers, 60):
                         raise RuntimeError("the alert did not reach every subscriber")
-                    wait_until(lambda aid=alert_id: server.query(  # type: ignore[misc]
+                    wait_until(lambda aid=alert_id: server.query(
                         "SELECT status FROM alerts WHERE id = ?", (aid,))[0][0] == "done", 30)
                     if k >= 2:
                         first_us.append((standin.stats()["first_ns"] - t0) / 1000)

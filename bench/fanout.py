@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import sendfloor
 from bench.common import (
     RESULTS_DIR,
     Check,
@@ -34,9 +35,9 @@ from bench.common import (
     rss_kib,
     table,
     user_sys_s,
+    wait_idle,
     write_json,
 )
-from bench.sendfloor import send_floor_us
 from bench.servers import ROOT, BaselineServer, ServerUnderTest, TickerServer
 
 # The issue's targets.
@@ -49,6 +50,8 @@ TARGET_CONNECTIONS = 10_000
 # beyond this margin.
 BASELINE_MARGIN = 0.10
 WARMUP_BROADCASTS = 2
+# With held readers, when in each broadcast's interval the load generators read what came.
+DRAIN_AT = 0.6
 
 
 @dataclass
@@ -58,6 +61,9 @@ class Plan:
     procs: int
     servers: list[str]
     profile: bool = False
+    # Load generators read each broadcast after it is out (hold/drain) rather than as it
+    # arrives: see bench/README.md, "Readers".
+    hold_readers: bool = True
     payload: dict[str, Any] = field(default_factory=dict)
 
     def interval(self, n: int) -> float:
@@ -94,12 +100,15 @@ class LoadGenerators:
     def ready(self, timeout: float) -> list[dict[str, Any]]:
         return self._read_all(timeout)
 
-    def report(self, timeout: float = 60) -> list[dict[str, Any]]:
+    def command(self, line: str, timeout: float = 60) -> list[dict[str, Any]]:
         for proc in self.procs:
             assert proc.stdin is not None
-            proc.stdin.write("report\n")
+            proc.stdin.write(line + "\n")
             proc.stdin.flush()
         return self._read_all(timeout)
+
+    def report(self, timeout: float = 60) -> list[dict[str, Any]]:
+        return self.command("report", timeout)
 
     def close(self) -> None:
         for proc in self.procs:
@@ -120,16 +129,22 @@ def start_server(kind: str, workdir: Path) -> ServerUnderTest:
     return BaselineServer(workdir / "baseline.log")
 
 
-def broadcast_phase(server: ServerUnderTest, plan: Plan, n: int) -> tuple[float, int]:
+def broadcast_phase(server: ServerUnderTest, gens: LoadGenerators, plan: Plan,
+                    n: int) -> tuple[float, int]:
     """Publish M messages ``interval`` apart; returns (seconds, server CPU ns used)."""
     interval = plan.interval(n)
     cpu_before = cpu_ns(server.pid)
     started = time.monotonic()
     for k in range(plan.broadcasts):
         server.publish({"title": f"Fan-out {k}", **plan.payload, "t": time.time_ns(), "seq": k})
+        if plan.hold_readers:
+            time.sleep(max(0.0, started + (k + DRAIN_AT) * interval - time.monotonic()))
+            gens.command("drain")
         next_at = started + (k + 1) * interval
         time.sleep(max(0.0, next_at - time.monotonic()))
     time.sleep(interval)  # the last broadcast's readers
+    if plan.hold_readers:
+        gens.command("drain")
     return time.monotonic() - started, cpu_ns(server.pid) - cpu_before
 
 
@@ -148,7 +163,7 @@ def run_case(kind: str, n: int, plan: Plan) -> dict[str, Any]:
         server = start_server(kind, Path(tmp))
         try:
             server.publish({"title": "warm-up", "t": time.time_ns(), "seq": -1})
-            time.sleep(0.5)
+            wait_idle(server.pid)
             rss_before = rss_kib(server.pid)
             gens = LoadGenerators(server.ws_url, n, plan.procs)
             try:
@@ -168,16 +183,20 @@ def measure(server: ServerUnderTest, gens: LoadGenerators, n: int, plan: Plan,
     time.sleep(2.0)  # let allocations settle before reading idle memory; idle CPU meanwhile
     idle_cpu = cpu_ns(server.pid) - idle_cpu
     rss_idle = rss_kib(server.pid)
+    if plan.hold_readers:
+        gens.command("hold")
     for k in range(WARMUP_BROADCASTS):
         server.publish({"title": "warm-up", "t": time.time_ns(), "seq": -2 - k})
         time.sleep(plan.interval(n))
+        if plan.hold_readers:
+            gens.command("drain")
     gens.report()  # discard the warm-up samples
     profiler = None
     if plan.profile:
         profiler = start_profiler(server.pid, n, server.name,
                                   plan.broadcasts * plan.interval(n))
     user_sys = user_sys_s(server.pid)
-    seconds, server_cpu = broadcast_phase(server, plan, n)
+    seconds, server_cpu = broadcast_phase(server, gens, plan, n)
     user, system = (b - a for a, b in zip(user_sys, user_sys_s(server.pid), strict=True))
     reports = gens.report()
     if profiler is not None:
@@ -201,6 +220,22 @@ def measure(server: ServerUnderTest, gens: LoadGenerators, n: int, plan: Plan,
         "arrival": latency_summary(arrival), "observed": latency_summary(observed),
         "samples": {"arrival_us": sample(arrival), "observed_us": sample(observed)},
     }
+
+
+def machine_floors(n: int) -> dict[str, Any]:
+    """What this machine's kernel allows, whatever the server: the CPU per frame of a bare
+    ``send`` loop, and how long bare sends to ``n`` sockets take on one core and when split
+    over every core (the best p99 reachable). Printed beside the targets."""
+    one = sendfloor.measure(1000)
+    cores = max(1, cpu_count())
+    spread = [sendfloor.measure(n, k) for k in sorted({1, cores})]
+    lines = [f"kernel floor on this machine (bare socket.send loop, loopback): "
+             f"{one.cpu_us_per_frame:.2f} µs/frame (target {TARGET_CPU_US_PER_FRAME:g})"]
+    lines += [f"bare sends to {n:,} sockets over {f.senders} process(es): "
+              f"{f.wall_ms_median:.1f} ms per broadcast (median of {len(f.wall_ms)}), the best "
+              f"p99 a server using {f.senders} core(s) can reach here" for f in spread]
+    return {"cpu_us_per_frame": one.cpu_us_per_frame, "lines": lines,
+            "broadcast_ms": {f.senders: f.wall_ms_median for f in spread}, "n": n}
 
 
 def sample(values: list[int], keep: int = 20_000) -> list[int]:
@@ -269,6 +304,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--profile", action="store_true",
                         help="py-spy the server during each broadcast phase "
                              "(bench/results/profile-*.txt, collapsed stacks)")
+    parser.add_argument("--eager-readers", action="store_true",
+                        help="load generators read every frame as it arrives, on the cores "
+                             "the server uses (the default holds frames until the broadcast "
+                             "is out; arrival times are the kernel's either way)")
     parser.add_argument("--no-charts", action="store_true")
     return parser.parse_args(argv)
 
@@ -278,25 +317,27 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [1000] if args.quick else [int(s) for s in (args.sizes or "1000,5000,10000").split(",")]
     servers = ["ticker", "baseline"] if args.server == "both" else [args.server]
     plan = Plan(sizes, args.broadcasts or (10 if args.quick else 30), args.procs, servers,
-                args.profile)
+                args.profile, not args.eager_readers)
     limit = raise_nofile()
-    print(f"fan-out: N={sizes}, {plan.broadcasts} broadcasts, {plan.procs} load generators, "
+    print(f"fan-out: N={sizes}, {plan.broadcasts} broadcasts, {plan.procs} load generators "
+          f"({'held' if plan.hold_readers else 'eager'} readers), "
           f"{cpu_count()} CPUs, fd limit {limit:,}", flush=True)
     results = []
     for n in sizes:
         for kind in servers:
             print(f"  {kind} N={n:,} …", flush=True)
             results.append(run_case(kind, n, plan))
-    floor = send_floor_us()
+    floors = machine_floors(max(sizes))
     print(render(results))
-    print(f"kernel floor on this machine (bare socket.send loop, loopback): {floor:.2f} µs/frame")
+    for line in floors["lines"]:
+        print(line)
     found = checks(results)
     print("targets:")
     for check in found:
         print(check.line())
     path = write_json("fanout.json", {"plan": vars(plan), "results": results,
-                                      "kernel_floor_us_per_frame": floor,
-                                      "checks": [c.as_dict() for c in found]})
+                                      "kernel_floor_us_per_frame": floors["cpu_us_per_frame"],
+                                      "floors": floors, "checks": [c.as_dict() for c in found]})
     print(f"results: {path}")
     if not args.no_charts:
         from bench.charts import fanout_charts

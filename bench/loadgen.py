@@ -4,7 +4,8 @@ Run by :mod:`bench.fanout` (``python -m bench.loadgen --url ws://… --count N``
 process per share of the connections. It speaks to the coordinator in JSON lines: it
 prints ``{"event": "ready", …}`` once every connection is open and subscribed, then
 answers each ``report`` line on stdin with the samples gathered since the last one, and
-exits on ``close`` (or end of input).
+exits on ``close`` (or end of input). ``hold`` makes it stop reading as frames arrive, and
+each ``drain`` then reads whatever is waiting (see :meth:`LoadGen.hold`).
 
 The WebSocket protocol is the ``websockets`` library's own (its sans-I/O
 :class:`~websockets.client.ClientProtocol`); the I/O is ours, so that each read can ask
@@ -15,7 +16,8 @@ per message, both from the ``t`` (``time.time_ns()``) the publisher put in the d
   network are responsible for; the load generator's own CPU time does not count.
 * ``observed``: publish → this process has parsed the frame. Adds the time the load
   generator needs to reach that socket among thousands of others, on cores it shares
-  with the server: on one machine it overstates what a real reader would see.
+  with the server: on one machine it overstates what a real reader would see. With
+  ``hold`` it also includes the wait for the next ``drain``, so it means nothing then.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import select
 import socket
 import struct
 import sys
@@ -77,7 +80,7 @@ class Client:
         self.proto.receive_data(data)
         for event in self.proto.events_received():
             if isinstance(event, Frame) and event.opcode is Opcode.TEXT:
-                self.gen.on_text(self, event.data, arrival or time.time_ns())
+                self.gen.on_text(self, bytes(event.data), arrival or time.time_ns())
         self.flush()  # pongs to the server's pings, a close reply
         if self.proto.state is State.CLOSED:
             self.gen.lost(self)
@@ -103,6 +106,8 @@ class LoadGen:
         self.arrival_us = array("q")
         self.observed_us = array("q")
         self.errors: dict[str, int] = {}
+        self.poller: select.epoll | None = None
+        self.by_fd: dict[int, Client] = {}
 
     async def open(self, sem: asyncio.Semaphore) -> None:
         async with sem:
@@ -161,7 +166,10 @@ class LoadGen:
     def lost(self, client: Client) -> None:
         if client in self.clients:
             del self.clients[client]
-            self.loop.remove_reader(client.sock.fileno())
+            if self.poller is None:
+                self.loop.remove_reader(client.sock.fileno())
+            else:
+                self.poller.unregister(client.sock.fileno())
             client.sock.close()
             self.dropped += 1
             if not client.subscribed:
@@ -173,11 +181,38 @@ class LoadGen:
         self.seq, self.arrival_us, self.observed_us = array("i"), array("q"), array("q")
         return out
 
+    def hold(self) -> None:
+        """From now on leave frames in the sockets until :meth:`drain` is asked for.
+
+        Clients that read as frames arrive share this machine's cores with the server and
+        make each of its ``send`` calls wake a reader; clients on other machines do
+        neither. Holding emulates that: the kernel still timestamps each frame as it
+        arrives (``SO_TIMESTAMPNS``), so the arrival latency stays exact.
+        """
+        self.poller = select.epoll()
+        self.by_fd = {client.sock.fileno(): client for client in self.clients}
+        for fd in self.by_fd:
+            self.loop.remove_reader(fd)
+            self.poller.register(fd, select.EPOLLIN)
+
+    def drain(self) -> int:
+        """Read every socket that has something to read; returns how many reads."""
+        assert self.poller is not None, "drain without hold"
+        reads = 0
+        while events := self.poller.poll(0):
+            for fd, _ in events:
+                client = self.by_fd.get(fd)
+                if client is not None and client in self.clients:
+                    client.on_readable()
+                    reads += 1
+        return reads
+
     def close_all(self) -> None:
         # RST rather than FIN: no TIME_WAIT left behind to use up local ports between runs.
         linger = struct.pack("ii", 1, 0)
         for client in list(self.clients):
-            self.loop.remove_reader(client.sock.fileno())
+            if self.poller is None:
+                self.loop.remove_reader(client.sock.fileno())
             with contextlib.suppress(OSError):
                 client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
             client.sock.close()
@@ -204,7 +239,12 @@ async def run(args: argparse.Namespace) -> int:
           "ready_seconds": time.perf_counter() - started, "unsubscribed": gen.unsubscribed})
     while True:
         line = (await asyncio.to_thread(sys.stdin.readline)).strip()
-        if line == "report":
+        if line == "hold":
+            gen.hold()
+            emit({"event": "held"})
+        elif line == "drain":
+            emit({"event": "drained", "read": gen.drain()})
+        elif line == "report":
             emit({"event": "report", "open": len(gen.clients), "dropped": gen.dropped,
                   **gen.take_samples()})
         else:

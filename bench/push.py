@@ -282,7 +282,9 @@ def checks(results: list[dict[str, Any]]) -> list[Check]:
 
 
 def charts(results: list[dict[str, Any]]) -> Path:
-    from bench.charts import _save, plt
+    import matplotlib.pyplot as plt
+
+    from bench.charts import _save  # selects the Agg backend before the first figure
 
     labels = [f"{r['sender']}\nS={r['n']:,}" for r in results]
     colours = ["tab:blue" if r["sender"] == "ticker" else "tab:orange" for r in results]
