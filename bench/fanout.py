@@ -64,6 +64,7 @@ class Plan:
     # Load generators read each broadcast after it is out (hold/drain) rather than as it
     # arrives: see bench/README.md, "Readers".
     hold_readers: bool = True
+    env: dict[str, str] = field(default_factory=dict)  # extra ticker settings
     payload: dict[str, Any] = field(default_factory=dict)
 
     def interval(self, n: int) -> float:
@@ -123,9 +124,9 @@ class LoadGenerators:
                 proc.wait()
 
 
-def start_server(kind: str, workdir: Path) -> ServerUnderTest:
+def start_server(kind: str, workdir: Path, env: dict[str, str]) -> ServerUnderTest:
     if kind == "ticker":
-        return TickerServer(workdir / "ticker-data")
+        return TickerServer(workdir / "ticker-data", env=env)
     return BaselineServer(workdir / "baseline.log")
 
 
@@ -160,7 +161,7 @@ def start_profiler(pid: int, n: int, kind: str, seconds: float) -> subprocess.Po
 def run_case(kind: str, n: int, plan: Plan) -> dict[str, Any]:
     """One server, N connections: setup, idle memory, M measured broadcasts."""
     with tempfile.TemporaryDirectory(prefix=f"bench-{kind}-") as tmp:
-        server = start_server(kind, Path(tmp))
+        server = start_server(kind, Path(tmp), plan.env)
         try:
             server.publish({"title": "warm-up", "t": time.time_ns(), "seq": -1})
             wait_idle(server.pid)
@@ -308,6 +309,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="load generators read every frame as it arrives, on the cores "
                              "the server uses (the default holds frames until the broadcast "
                              "is out; arrival times are the kernel's either way)")
+    parser.add_argument("--env", action="append", default=[], metavar="TICKER_X=VALUE",
+                        help="extra ticker setting, e.g. TICKER_WS_WRITER_THREADS=1")
     parser.add_argument("--no-charts", action="store_true")
     return parser.parse_args(argv)
 
@@ -317,7 +320,8 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [1000] if args.quick else [int(s) for s in (args.sizes or "1000,5000,10000").split(",")]
     servers = ["ticker", "baseline"] if args.server == "both" else [args.server]
     plan = Plan(sizes, args.broadcasts or (10 if args.quick else 30), args.procs, servers,
-                args.profile, not args.eager_readers)
+                args.profile, not args.eager_readers,
+                dict(e.split("=", 1) for e in args.env))
     limit = raise_nofile()
     print(f"fan-out: N={sizes}, {plan.broadcasts} broadcasts, {plan.procs} load generators "
           f"({'held' if plan.hold_readers else 'eager'} readers), "

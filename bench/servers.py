@@ -48,8 +48,9 @@ class TickerServer:
 
     name = "ticker"
 
-    def __init__(self, data_dir: Path, channel: str = "headlines") -> None:
-        self.proc = ServerProcess(data_dir).start()
+    def __init__(self, data_dir: Path, channel: str = "headlines",
+                 env: dict[str, str] | None = None) -> None:
+        self.proc = ServerProcess(data_dir, env=env).start()
         self.ws_url = self.proc.ws_url
         self.token = self.proc.create_token(name="bench")
         self.path = f"/api/channels/{channel}/messages"

@@ -293,12 +293,19 @@ async def metric(server: ServerProcess, name: str) -> float:
                if line.startswith(name))
 
 
+# Every broadcast through the writer threads (ticker/fanout.py), or all on the event loop.
+WRITERS = {"writer-threads": {"TICKER_WS_WRITER_THREADS": "2",
+                              "TICKER_WS_WRITER_MIN_SUBSCRIBERS": "1"},
+           "loop-only": {"TICKER_WS_WRITER_THREADS": "0"}}
+
+
+@pytest.mark.parametrize("writers", WRITERS)
 async def test_slow_consumer_is_dropped_while_others_get_everything_and_memory_stays_bounded(
-    server_factory: Any,
+    server_factory: Any, writers: str,
 ) -> None:
     server = server_factory(env={"TICKER_WS_SEND_BUFFER_BYTES": "65536",
                                  "TICKER_HISTORY_SIZE": "10",
-                                 "TICKER_PUBLISH_MAX_BYTES": "65536"})
+                                 "TICKER_PUBLISH_MAX_BYTES": "65536", **WRITERS[writers]})
     server.token = server.create_token()
     server.start()
     stalled = stalled_client(server.port)
@@ -385,10 +392,11 @@ async def test_dead_peers_are_dropped_by_the_heartbeat_while_live_ones_stay(
         dead.close()
 
 
+@pytest.mark.parametrize("writers", WRITERS)
 async def test_broadcast_gives_every_client_every_message_in_order(
-    server_factory: Any,
+    server_factory: Any, writers: str,
 ) -> None:
-    server = server_factory()
+    server = server_factory(env=WRITERS[writers])
     server.token = server.create_token()
     server.start()
     clients = [await websockets.connect(server.ws_url) for _ in range(40)]

@@ -20,7 +20,8 @@ from ticker import api, appkeys, openapi, pages, sse, ws
 from ticker.clock import tick_clock
 from ticker.db import open_database
 from ticker.errors import error_middleware
-from ticker.feed.channels import Hub
+from ticker.fanout import ThreadedFanout
+from ticker.feed.channels import Hub, deliver_each
 from ticker.metrics import Metrics
 from ticker.publisher import Publisher
 from ticker.settings import Settings
@@ -89,6 +90,20 @@ async def _on_shutdown(app: web.Application) -> None:
     await sse.close_all(conns.sse)
 
 
+async def _fanout_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[appkeys.settings]
+    if settings.ws_writer_threads == 0:
+        yield
+        return
+    hub = app[appkeys.hub]
+    fanout = ThreadedFanout(settings.ws_writer_threads, app[appkeys.metrics],
+                            settings.ws_writer_min_subscribers)
+    hub.fanout = fanout
+    yield
+    hub.fanout = deliver_each
+    fanout.close()
+
+
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[error_middleware],
                           client_max_size=max(settings.publish_max_bytes, 64 * 1024))
@@ -103,7 +118,7 @@ def create_app(settings: Settings) -> web.Application:
     app[appkeys.health_checks] = {}
     app[appkeys.started_at] = datetime.now(UTC)
     app.cleanup_ctx.extend([_database_ctx, _http_client_ctx, _scheduler_ctx,
-                           _heartbeat_ctx])
+                           _heartbeat_ctx, _fanout_ctx])
     app.on_shutdown.append(_on_shutdown)
     app.router.add_get("/ws", ws.ws_handler)
     app.router.add_get("/sse", sse.sse_handler)

@@ -134,6 +134,12 @@ class Settings:
     ws_heartbeat_seconds: float = 30.0
     # Client frames per second (token bucket, burst = 2x) before the connection is a flood.
     ws_max_client_rate: float = 20.0
+    # Helper threads that write a large broadcast's frames beside the event loop (the GIL
+    # is released in ``send``); 0 writes everything on the loop thread. See ticker/fanout.py.
+    ws_writer_threads: int = 1
+    # Broadcasts to fewer subscribers than this stay on the loop thread: for them handing
+    # work to a thread costs more than it saves.
+    ws_writer_min_subscribers: int = 1000
     sse_retry_ms: int = 2000
     publish_max_bytes: int = 16 * 1024
     sources: tuple[SourceSettings, ...] = ()
@@ -255,6 +261,10 @@ def _validate(s: Settings) -> None:
     if min(s.push_concurrency, s.push_connections_per_host, s.push_max_attempts) < 1:
         raise SettingsError("push_concurrency, push_connections_per_host and "
                             "push_max_attempts must be at least 1")
+    if not 0 <= s.ws_writer_threads <= 64:
+        raise SettingsError("ws_writer_threads must be between 0 and 64")
+    if s.ws_writer_min_subscribers < 1:
+        raise SettingsError("ws_writer_min_subscribers must be 1 or more")
     if s.ws_heartbeat_seconds < 0:
         raise SettingsError("ws_heartbeat_seconds must be 0 (off) or positive")
     if s.push_ttl <= 0:

@@ -44,10 +44,19 @@ class Connections:
         return len(self.ws) + len(self.sse)
 
 
+def plain_socket_fd(transport: asyncio.BaseTransport) -> int:
+    """The socket's descriptor if ``transport`` writes unencrypted bytes to it, else -1."""
+    sock = transport.get_extra_info("socket")
+    if sock is None or transport.get_extra_info("sslcontext") is not None:
+        return -1
+    fd: int = sock.fileno()
+    return fd
+
+
 class WsConnection:
     """A :class:`~ticker.feed.channels.Sink` writing frames straight to one transport."""
 
-    __slots__ = ("closed", "limit", "metrics", "seen", "session", "transport", "ws")
+    __slots__ = ("closed", "fd", "limit", "metrics", "seen", "session", "transport", "ws")
 
     def __init__(self, ws: web.WebSocketResponse, transport: asyncio.Transport, limit: int,
                  metrics: Metrics) -> None:
@@ -58,6 +67,20 @@ class WsConnection:
         self.closed = False
         self.seen = time.monotonic()  # when the peer last sent anything (pong included)
         self.session: Session | None = None
+        self.fd = plain_socket_fd(transport)
+
+    def can_write_directly(self) -> bool:
+        """True when bytes written straight to the socket cannot overtake buffered ones."""
+        return (self.fd >= 0 and not self.closed and not self.transport.is_closing()
+                and self.transport.get_write_buffer_size() == 0)
+
+    def finish_direct(self, frame: bytes, sent: int) -> None:
+        """After a direct write of ``sent`` bytes of ``frame`` (-1: the socket failed)."""
+        if sent < 0:
+            self.detach()
+            self.transport.abort()
+        elif sent < len(frame):
+            self.transport.write(frame[sent:])  # asyncio sends the rest when it can
 
     def deliver(self, msg: Message) -> None:
         self._write(msg.ws_frame)

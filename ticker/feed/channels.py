@@ -158,6 +158,12 @@ class Sink(Protocol):
     def deliver(self, msg: Message) -> None: ...
 
 
+def deliver_each(msg: Message, sinks: list[Sink]) -> None:
+    """The plain fan-out: hand ``msg`` to each sink in turn, on this thread."""
+    for sink in sinks:
+        sink.deliver(msg)
+
+
 def channel_kind_latest(name: str) -> bool:
     return name in ("clock", "breaking") or name.startswith("data:")
 
@@ -172,6 +178,9 @@ class Hub:
         self._max_age = max_age
         self.channels: dict[str, Channel] = {}
         self._subscribers: dict[str, dict[Sink, None]] = {}
+        # How a message reaches its subscribers; a node may install one that spreads the
+        # writes over threads (ticker.fanout). Must deliver to every sink before returning.
+        self.fanout: Callable[[Message, list[Sink]], None] = deliver_each
         for name in names:
             self.add_channel(name)
 
@@ -216,6 +225,5 @@ class Hub:
         channel = self.channels[name]
         msg = channel.append(data, self._clock())
         sinks = list(self._subscribers[name])
-        for sink in sinks:
-            sink.deliver(msg)
+        self.fanout(msg, sinks)
         return msg, len(sinks)
