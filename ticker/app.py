@@ -20,7 +20,7 @@ from ticker import api, appkeys, openapi, pages, sse, ws
 from ticker.clock import tick_clock
 from ticker.db import open_database
 from ticker.errors import error_middleware
-from ticker.fanout import ThreadedFanout
+from ticker.fanout import Fanout
 from ticker.feed.channels import Hub, deliver_each
 from ticker.metrics import Metrics
 from ticker.publisher import Publisher
@@ -92,11 +92,8 @@ async def _on_shutdown(app: web.Application) -> None:
 
 async def _fanout_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[appkeys.settings]
-    if settings.ws_writer_threads == 0:
-        yield
-        return
     hub = app[appkeys.hub]
-    fanout = ThreadedFanout(settings.ws_writer_threads, app[appkeys.metrics],
+    fanout = Fanout(settings.ws_writer_threads, app[appkeys.metrics],
                             settings.ws_writer_min_subscribers)
     hub.fanout = fanout
     yield

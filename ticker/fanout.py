@@ -3,9 +3,10 @@
 A broadcast to 10,000 WebSocket clients is 10,000 ``send`` calls. Each costs several µs
 in the kernel (on loopback the receiver's TCP input runs in it too), and Python releases
 the GIL around it, so on a machine with more than one core the writes can proceed in
-parallel. :class:`ThreadedFanout` hands shares of the connections to helper threads,
-which write the message's one pre-encoded frame with ``os.write``, while the event-loop
-thread writes its own share and then waits for theirs.
+parallel. :class:`Fanout` hands shares of the connections to helper threads, which
+write the message's one pre-encoded frame with :func:`write_all` (a C loop that releases
+the GIL once per share, ``_fanout.c``; a Python loop where it was not built), while the
+event-loop thread writes its own share and then waits for theirs.
 
 Why this is safe: the loop thread is inside the broadcast until every share is written,
 so nothing else can touch those transports meanwhile; a connection is written to directly
@@ -18,6 +19,8 @@ would have. Other sinks (SSE, closing or backed-up connections) get the ordinary
 from __future__ import annotations
 
 import os
+from array import array
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from ticker.feed.channels import Message, Sink, deliver_each
@@ -25,9 +28,10 @@ from ticker.metrics import Metrics
 from ticker.ws import WsConnection
 
 
-def write_all(frame: bytes, fds: list[int]) -> list[tuple[int, int]]:
+def py_write_all(frame: bytes, fds: array[int]) -> list[tuple[int, int]]:
     """Write ``frame`` to each descriptor; returns (index, bytes sent or -1) for those not
-    written whole. Runs on any thread: it touches nothing but the descriptors."""
+    written whole. Runs on any thread: it touches nothing but the descriptors. The C
+    version (``ticker/_fanout.c``) does the same with the GIL released once, not per write."""
     short: list[tuple[int, int]] = []
     size = len(frame)
     for i, fd in enumerate(fds):
@@ -42,38 +46,60 @@ def write_all(frame: bytes, fds: list[int]) -> list[tuple[int, int]]:
     return short
 
 
-class ThreadedFanout:
-    """A :attr:`Hub.fanout <ticker.feed.channels.Hub.fanout>` using ``threads`` helpers."""
+write_all: Callable[[bytes, array[int]], list[tuple[int, int]]]
+try:
+    from ticker._fanout import write_all
+except ImportError:  # built without a C compiler
+    write_all = py_write_all
+
+
+class Fanout:
+    """A :attr:`Hub.fanout <ticker.feed.channels.Hub.fanout>` for large broadcasts: plain
+    WebSocket connections get the frame through :func:`write_all`, in ``threads + 1``
+    shares written at once (``threads`` may be 0: the loop thread alone, still in C)."""
 
     def __init__(self, threads: int, metrics: Metrics, min_sinks: int) -> None:
-        self.threads = threads
+        self.parts = threads + 1
         self.metrics = metrics
         self.min_sinks = min_sinks
-        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="ticker-fanout")
+        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="ticker-fanout") \
+            if threads else None
 
     def __call__(self, msg: Message, sinks: list[Sink]) -> None:
         if len(sinks) < self.min_sinks:
             deliver_each(msg, sinks)
             return
-        direct: list[WsConnection] = []
+        frame = msg.ws_frame
+        written: list[tuple[list[WsConnection], list[tuple[int, int]]]] = []
+        pending = []
+        # The helpers' shares first, so they are writing while this thread sorts its own.
+        for k in reversed(range(self.parts)):
+            conns = self._direct(msg, sinks[k::self.parts])
+            fds = array("i", [c.fd for c in conns])
+            if k and self.pool is not None:
+                pending.append((conns, self.pool.submit(write_all, frame, fds)))
+            else:
+                written.append((conns, write_all(frame, fds)))
+        written += [(conns, future.result()) for conns, future in pending]
+        delivered = 0
+        for conns, short in written:
+            delivered += len(conns)
+            for i, sent in short:
+                conns[i].finish_direct(frame, sent)
+                delivered -= sent < 0
+        self.metrics.delivered.counts["ws"] += delivered
+
+    @staticmethod
+    def _direct(msg: Message, sinks: list[Sink]) -> list[WsConnection]:
+        """The connections that can be written to directly; the rest get ``deliver``."""
+        direct = []
         for sink in sinks:
             if isinstance(sink, WsConnection) and sink.can_write_directly():
                 direct.append(sink)
             else:
                 sink.deliver(msg)
-        frame = msg.ws_frame
-        parts = self.threads + 1
-        shares = [direct[k::parts] for k in range(parts)]
-        futures = [self.pool.submit(write_all, frame, [c.fd for c in share])
-                   for share in shares[1:]]
-        results = [write_all(frame, [c.fd for c in shares[0]])]
-        results += [f.result() for f in futures]
-        failed = 0
-        for share, short in zip(shares, results, strict=True):
-            for i, sent in short:
-                share[i].finish_direct(frame, sent)
-                failed += sent < 0
-        self.metrics.delivered.counts["ws"] += len(direct) - failed
+        return direct
 
     def close(self) -> None:
-        self.pool.shutdown(wait=True)
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)

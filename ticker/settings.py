@@ -136,6 +136,7 @@ class Settings:
     ws_max_client_rate: float = 20.0
     # Helper threads that write a large broadcast's frames beside the event loop (the GIL
     # is released in ``send``); 0 writes everything on the loop thread. See ticker/fanout.py.
+    # One suits two cores: the other core's share of the sends takes it.
     ws_writer_threads: int = 1
     # Broadcasts to fewer subscribers than this stay on the loop thread: for them handing
     # work to a thread costs more than it saves.

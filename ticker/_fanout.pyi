@@ -1,0 +1,3 @@
+from array import array
+
+def write_all(frame: bytes, fds: array[int], /) -> list[tuple[int, int]]: ...
