@@ -1,16 +1,36 @@
-"""The writer threads' part of a broadcast (``ticker.fanout.write_all``), on real sockets."""
+"""The writer threads' part of a broadcast (``write_all``, in C and in Python), on real
+sockets. The whole broadcast path runs in tests/test_feed_server.py (``WRITERS``)."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
-from collections.abc import Iterator
+from array import array
+from collections.abc import Callable, Iterator
 
 import pytest
 
-from ticker.fanout import write_all
+from tests.support import need
+from ticker import fanout
 
 FRAME = b"\x81\x05hello"
+WriteAll = Callable[[bytes, "array[int]"], list[tuple[int, int]]]
+
+
+def implementations() -> list[object]:
+    found: list[object] = [pytest.param(fanout.py_write_all, id="python")]
+    if importlib.util.find_spec("ticker._fanout") is not None:
+        from ticker._fanout import write_all
+
+        found.append(pytest.param(write_all, id="c"))
+    return found
+
+
+def test_the_c_loop_is_built() -> None:
+    need(importlib.util.find_spec("ticker._fanout") is not None,
+         "ticker._fanout was not built (no C compiler?): broadcasts use the slower Python loop")
+    assert fanout.write_all is not fanout.py_write_all
 
 
 @pytest.fixture
@@ -34,24 +54,31 @@ def fill(sock: socket.socket) -> None:
             return
 
 
+@pytest.mark.parametrize("write_all", implementations())
 def test_every_socket_that_takes_the_whole_frame_is_left_out_of_the_result(
-    pairs: list[tuple[socket.socket, socket.socket]],
+    pairs: list[tuple[socket.socket, socket.socket]], write_all: WriteAll,
 ) -> None:
-    assert write_all(FRAME, [ours.fileno() for ours, _ in pairs]) == []
+    assert write_all(FRAME, array("i", [ours.fileno() for ours, _ in pairs])) == []
     for _, theirs in pairs:
         assert theirs.recv(100) == FRAME
 
 
+@pytest.mark.parametrize("write_all", implementations())
 def test_full_closed_and_invalid_sockets_are_reported_for_the_loop_thread(
-    pairs: list[tuple[socket.socket, socket.socket]],
+    pairs: list[tuple[socket.socket, socket.socket]], write_all: WriteAll,
 ) -> None:
     (ok, ok_peer), (full, _), (gone, gone_peer), _ = pairs
     fill(full)
     gone_peer.close()
     closed_fd = os.dup(ok.fileno())
     os.close(closed_fd)
-    fds = [ok.fileno(), full.fileno(), gone.fileno(), closed_fd]
+    fds = array("i", [ok.fileno(), full.fileno(), gone.fileno(), closed_fd])
     # full: nothing taken (0 bytes sent, the rest is queued by the loop thread); gone and a
     # descriptor that is no longer open: -1 (the loop thread drops the connection)
     assert write_all(FRAME, fds) == [(1, 0), (2, -1), (3, -1)]
     assert ok_peer.recv(100) == FRAME
+
+
+@pytest.mark.parametrize("write_all", implementations())
+def test_a_share_with_no_sockets_writes_nothing(write_all: WriteAll) -> None:
+    assert write_all(FRAME, array("i")) == []
