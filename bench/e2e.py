@@ -95,7 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"article path: POST {via} "
           + ("(POST /api/articles exists now: switch to it)" if routes["/api/articles"]
              else "(POST /api/articles does not exist yet: nearest existing path)"))
-    plan = Plan([CLIENTS], args.broadcasts, 2, ["ticker"], payload=dict(ARTICLE))
+    # Eager readers: "client parsed" is a target here, so clients read as frames arrive.
+    plan = Plan([CLIENTS], args.broadcasts, 2, ["ticker"], payload=dict(ARTICLE),
+                hold_readers=False)
     result = run_case("ticker", CLIENTS, plan)
     print(render([result]))
     found = [Check(f"publish → widget client p99 (client parsed), {CLIENTS:,} clients",
