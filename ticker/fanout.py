@@ -93,8 +93,9 @@ class Fanout:
     def _direct(msg: Message, sinks: list[Sink]) -> list[WsConnection]:
         """The connections that can be written to directly; the rest get ``deliver``.
 
-        :meth:`WsConnection.can_write_directly`, inlined: this runs once per subscriber
-        before the helpers can start, so every call saved shortens the broadcast."""
+        Direct means: a plain socket, open, with nothing buffered in its transport that the
+        frame could overtake. Written out inline rather than as a method of
+        :class:`WsConnection`: it runs once per subscriber before the helpers can start."""
         direct: list[WsConnection] = []
         keep = direct.append
         for sink in sinks:

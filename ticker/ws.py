@@ -69,11 +69,6 @@ class WsConnection:
         self.session: Session | None = None
         self.fd = plain_socket_fd(transport)
 
-    def can_write_directly(self) -> bool:
-        """True when bytes written straight to the socket cannot overtake buffered ones."""
-        return (self.fd >= 0 and not self.closed and not self.transport.is_closing()
-                and self.transport.get_write_buffer_size() == 0)
-
     def finish_direct(self, frame: bytes, sent: int) -> None:
         """After a direct write of ``sent`` bytes of ``frame`` (-1: the socket failed)."""
         if sent < 0:
