@@ -147,7 +147,10 @@ class Engine:
         """Passes until nothing is left, sleeping (on the clock) until retries are due."""
         total = SendSummary(alert_id)
         while alert_id not in self._cancelled:
-            total.merge(await self.run_pass(alert_id))
+            done = await self.run_pass(alert_id)
+            total.merge(done)
+            if done.states.get("deferred"):
+                await self.clock.sleep(1.0)  # encryption was down: give its helper time
             due = await deliveries.next_due(self.db, alert_id)
             if due is None:
                 await alerts.finish_if_done(self.db, alert_id, self.clock.now())
@@ -189,8 +192,24 @@ class Engine:
         # Encrypt first, then wait for the claim: the CPU-heavy step overlaps the claim's
         # group commit instead of following it. The request still leaves only once its
         # claim is durable; a claim lost to another node costs one wasted encryption.
-        body = await self.encryptor.encrypt(job.payload, _key_bytes(due.p256dh),
-                                            _key_bytes(due.auth))
+        try:
+            body = await self.encryptor.encrypt(job.payload, _key_bytes(due.p256dh),
+                                                _key_bytes(due.auth))
+        except ValueError as exc:
+            # Stored keys that are not a P-256 point: no message can ever reach this
+            # subscriber, so it fails (once) rather than failing the pass for everyone.
+            log.warning("subscription keys unusable", extra={
+                "subscription": due.subscription_id, "error": str(exc)})
+            writer.result(Result(due.subscription_id, "failed", due.attempts, now, None))
+            summary.states["failed"] += 1
+            return
+        except RuntimeError as exc:
+            # The encryption helper died (and is being replaced). Nothing was claimed or
+            # sent: the delivery stays due and the next pass takes it.
+            log.warning("encryption unavailable; delivery left for the next pass",
+                        extra={"subscription": due.subscription_id, "error": str(exc)})
+            summary.states["deferred"] += 1
+            return
         if not await writer.claim(due.subscription_id):
             return  # not ours to send (another node, cancelled, or no longer due)
         reply = await self.sender.post(due.endpoint, headers, body)

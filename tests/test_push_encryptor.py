@@ -56,3 +56,23 @@ async def test_inline_and_process_encryptors_agree_on_the_format() -> None:
     assert sub.decrypt(inline) == b"x"
     with pytest.raises(ValueError):
         await InlineEncryptor().encrypt(b"x" * 5000, raw(sub.p256dh), raw(sub.auth))
+
+
+async def test_a_killed_helper_fails_its_batches_and_another_takes_over() -> None:
+    encryptor = ProcessEncryptor(1)
+    await encryptor.start()
+    try:
+        sub = browsers(1)[0]
+        helper = encryptor._helpers[0]
+        helper.process.kill()
+        with pytest.raises(RuntimeError, match="helper has exited"):
+            await encryptor.encrypt(b"{}", raw(sub.p256dh), raw(sub.auth))
+        for _ in range(100):  # the replacement is spawned in the background
+            if encryptor._helpers[0] is not helper:
+                break
+            await asyncio.sleep(0.05)
+        body = await encryptor.encrypt(b"again", raw(sub.p256dh), raw(sub.auth))
+    finally:
+        await encryptor.close()
+    assert sub.decrypt(body) == b"again"
+    assert not any(h.process.is_alive() for h in encryptor._helpers)

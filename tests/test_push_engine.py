@@ -166,3 +166,18 @@ async def test_one_vapid_signature_serves_many_messages_until_half_life(
         assert renewed != first and signed == [rig.ps.origin] * 2
         _jwt, k = verify_vapid(renewed, rig.ps.origin, clock.now())
         assert k == key.public_key
+
+
+async def test_unusable_stored_keys_fail_that_delivery_and_the_rest_are_sent(
+        tmp_path: Path) -> None:
+    async with engine_rig(tmp_path) as rig:
+        good, bad = await rig.subscriber(), await rig.subscriber()
+        # 65 bytes that decode but are no point on P-256 (as if the row were edited by hand)
+        await rig.db.execute("UPDATE push_subscriptions SET p256dh = ? WHERE endpoint = ?",
+                             ("BA" + "E" * 85, bad.endpoint))
+        alert_id = await rig.alert()
+        summary = await rig.engine.run_pass(alert_id)
+        assert [p["alert"] for p in rig.ps.received(good)] == [alert_id]
+        assert rig.ps.requests_for(bad) == []
+        assert (await rig.row(alert_id, bad) or {})["state"] == "failed"
+        assert summary.states == {"sent": 1, "failed": 1}
