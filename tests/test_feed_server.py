@@ -293,10 +293,13 @@ async def metric(server: ServerProcess, name: str) -> float:
                if line.startswith(name))
 
 
-# Every broadcast through the writer threads (ticker/fanout.py), or all on the event loop.
+# Every broadcast through ticker/fanout.py: split with writer threads, or its direct writes
+# on the event loop alone. (Every other test here broadcasts to fewer subscribers than the
+# default threshold, so they cover the plain per-connection path.)
 WRITERS = {"writer-threads": {"TICKER_WS_WRITER_THREADS": "2",
                               "TICKER_WS_WRITER_MIN_SUBSCRIBERS": "1"},
-           "loop-only": {"TICKER_WS_WRITER_THREADS": "0"}}
+           "loop-only": {"TICKER_WS_WRITER_THREADS": "0",
+                         "TICKER_WS_WRITER_MIN_SUBSCRIBERS": "1"}}
 
 
 @pytest.mark.parametrize("writers", WRITERS)
