@@ -12,6 +12,7 @@ from subscribers.endpoints import check_addresses, check_endpoint
 from subscribers.service import PUSH, PushService
 from ticker import appkeys
 from ticker.auth import require_token
+from ticker.clientaddr import client_address
 from ticker.db import Database
 from ticker.errors import ApiError, read_json
 
@@ -38,6 +39,12 @@ def _limit(limiter_ok: bool, retry_after: float) -> None:
         raise ApiError("rate_limited", headers={"Retry-After": str(max(1, round(retry_after)))})
 
 
+def _client(request: web.Request) -> str:
+    """Who the request is from, for the per-client limits (proxies: ticker.clientaddr)."""
+    trusted = request.app[appkeys.trusted_proxies]
+    return client_address(request.remote, request.headers.getall("X-Forwarded-For", []), trusted)
+
+
 async def vapid_public_key(request: web.Request) -> web.Response:
     _, db = _push(request)
     key = await vapid.ensure_key(db)
@@ -47,7 +54,7 @@ async def vapid_public_key(request: web.Request) -> web.Response:
 
 async def subscribe(request: web.Request) -> web.Response:
     push, db = _push(request)
-    now, client = push.clock.now(), request.remote or "-"
+    now, client = push.clock.now(), _client(request)
     _limit(push.subscribe_limiter.allow(client, now),
            push.subscribe_limiter.retry_after(client, now))
     settings = request.app[appkeys.settings]
@@ -80,7 +87,7 @@ async def unsubscribe(request: web.Request) -> web.Response:
 
 async def receipt(request: web.Request) -> web.Response:
     push, db = _push(request)
-    now, client = push.clock.now(), request.remote or "-"
+    now, client = push.clock.now(), _client(request)
     _limit(push.receipt_limiter.allow(client, now), push.receipt_limiter.retry_after(client, now))
     alert_id, event = validate.parse_receipt(await read_json(request, RECEIPT_MAX_BYTES))
     if not await alerts.exists(db, alert_id):

@@ -289,6 +289,29 @@ async def test_subscription_creation_is_rate_limited_per_client(
     assert query(srv.data_dir, "SELECT COUNT(*) FROM push_subscriptions") == [(2,)]
 
 
+@pytest.mark.parametrize(("trusted", "expected"), [
+    # behind a trusted proxy each forwarded client has its own budget...
+    ("127.0.0.1", [201, 201, 201, 201, 429]),
+    # ...and without one the header is ignored: one peer, one budget, whatever it claims
+    ("", [201, 201, 429, 429, 429]),
+])
+async def test_the_rate_limit_believes_x_forwarded_for_only_from_trusted_proxies(
+        server_factory: Any, standin: PushServiceStandIn, http: aiohttp.ClientSession,
+        trusted: str, expected: list[int]) -> None:
+    srv = await start(server_factory, standin, TICKER_PUSH_SUBSCRIBE_RATE_PER_MINUTE="2",
+                      TICKER_TRUSTED_PROXIES=trusted)
+    api = api_for(http, srv)
+    key = await api.public_key()
+    statuses = []
+    for client in ("198.51.100.1", "198.51.100.1", "198.51.100.2", "198.51.100.2",
+                   "198.51.100.2"):
+        doc = {"subscription": standin.subscribe(key).subscription(), "language": "en"}
+        status, _ = await api.call("POST", "/api/push/subscriptions", doc,
+                                   {"X-Forwarded-For": f"6.6.6.6, {client}"})
+        statuses.append(status)
+    assert statuses == expected
+
+
 async def test_push_refuses_to_start_in_production_without_a_vapid_subject_but_demo_warns(
         server_factory: Any, standin: PushServiceStandIn,
         http: aiohttp.ClientSession) -> None:

@@ -41,6 +41,9 @@ def test_list_settings_accept_comma_separated_env_values() -> None:
         ({"TICKER_VAPID_SUBJECT": "newsdesk@example.com"}, "vapid_subject"),
         ({"TICKER_MODE": "staging"}, "mode"),
         ({"TICKER_PUSH_TTL": "0"}, "push_ttl"),
+        ({"TICKER_TRUSTED_PROXIES": "10.0.0.0/8, proxy.internal"}, "trusted_proxies"),
+        ({"TICKER_WS_WRITER_THREADS": "-1"}, "ws_writer_threads"),
+        ({"TICKER_WS_WRITER_MIN_SUBSCRIBERS": "0"}, "ws_writer_min_subscribers"),
     ],
 )
 def test_bad_values_are_refused_naming_the_setting(env: dict[str, str], fragment: str) -> None:

@@ -17,6 +17,7 @@ from apscheduler.triggers.cron import CronTrigger
 from subscribers.pages import setup_pages
 from subscribers.setup import setup_push
 from ticker import api, appkeys, openapi, pages, sse, ws
+from ticker.clientaddr import parse_networks
 from ticker.clock import tick_clock
 from ticker.db import open_database
 from ticker.errors import error_middleware
@@ -114,6 +115,7 @@ def create_app(settings: Settings) -> web.Application:
     app[appkeys.connections] = ws.Connections()
     app[appkeys.health_checks] = {}
     app[appkeys.started_at] = datetime.now(UTC)
+    app[appkeys.trusted_proxies] = parse_networks(settings.trusted_proxies)
     app.cleanup_ctx.extend([_database_ctx, _http_client_ctx, _scheduler_ctx,
                            _heartbeat_ctx, _fanout_ctx])
     app.on_shutdown.append(_on_shutdown)

@@ -12,6 +12,7 @@ from aiohttp import web
 if TYPE_CHECKING:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+    from ticker.clientaddr import Network
     from ticker.db import Database
     from ticker.feed.channels import Hub
     from ticker.metrics import Metrics
@@ -35,3 +36,5 @@ health_checks: web.AppKey[dict[str, Callable[[], dict[str, Any]]]] = web.AppKey(
 # The data sources' poll state by source name (ETag, last good values, stale flag).
 source_states: web.AppKey[dict[str, SourceState]] = web.AppKey("source_states")
 started_at = web.AppKey("started_at", datetime)
+# settings.trusted_proxies, parsed once (see ticker.clientaddr).
+trusted_proxies: web.AppKey[tuple[Network, ...]] = web.AppKey("trusted_proxies")
