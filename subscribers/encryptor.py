@@ -15,6 +15,7 @@ pickling and cross-thread wake-ups cost about 20 µs per push on a two-core mach
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import multiprocessing
@@ -236,7 +237,9 @@ class ProcessEncryptor:
             helper.writer.close()  # the helper reads end-of-file and exits
         for helper in self._helpers:
             if helper.reading is not None:
-                await helper.reading
+                # ends when the helper's end closes; a helper stuck past this is killed
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(helper.reading, 5)
             await asyncio.to_thread(helper.process.join, 5)
             if helper.process.is_alive():
                 helper.process.kill()

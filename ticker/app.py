@@ -95,7 +95,7 @@ async def _fanout_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[appkeys.settings]
     hub = app[appkeys.hub]
     fanout = Fanout(settings.ws_writer_threads, app[appkeys.metrics],
-                            settings.ws_writer_min_subscribers)
+                    settings.ws_writer_min_subscribers)
     hub.fanout = fanout
     yield
     hub.fanout = deliver_each
