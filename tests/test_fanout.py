@@ -13,6 +13,7 @@ import pytest
 
 from tests.support import need
 from ticker import fanout
+from ticker.fanout import plan
 
 FRAME = b"\x81\x05hello"
 WriteAll = Callable[[bytes, "array[int]"], list[tuple[int, int]]]
@@ -82,3 +83,23 @@ def test_full_closed_and_invalid_sockets_are_reported_for_the_loop_thread(
 @pytest.mark.parametrize("write_all", implementations())
 def test_a_share_with_no_sockets_writes_nothing(write_all: WriteAll) -> None:
     assert write_all(FRAME, array("i")) == []
+
+
+@pytest.mark.parametrize(("n", "threads", "expected"), [
+    (1000, 0, [(0, 1000)]),
+    # one helper: a starter to begin on, its rest, then the loop thread's smaller share
+    (1000, 1, [(0, 107), (107, 535), (535, 1000)]),
+    (10000, 3, [(0, 535), (2675, 3210), (5350, 5885),
+                (535, 2675), (3210, 5350), (5885, 8025), (8025, 10000)]),
+    (3, 2, [(0, 1), (1, 2), (2, 3)]),
+])
+def test_the_plan_hands_out_helpers_work_first_and_keeps_the_loop_share_last(
+        n: int, threads: int, expected: list[tuple[int, int]]) -> None:
+    assert plan(n, threads) == expected
+
+
+@pytest.mark.parametrize("threads", [0, 1, 2, 3, 7])
+@pytest.mark.parametrize("n", [1, 2, 999, 1000, 10_001])
+def test_the_plan_covers_every_subscriber_exactly_once(n: int, threads: int) -> None:
+    covered = [i for start, stop in plan(n, threads) for i in range(start, stop)]
+    assert sorted(covered) == list(range(n))
