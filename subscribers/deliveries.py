@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from subscribers import store
-from ticker.db import Database, Executor
+from ticker.db import Database
 
 RESULT_BATCH = 256
 CLAIM_CHUNK = 500  # ids per statement: well inside every backend's parameter limit
@@ -83,15 +83,18 @@ async def recover(db: Database, now: float) -> int:
                             "WHERE state = 'sending'", (now,))
 
 
-async def claim_rows(tx: Executor, dialect: str, alert_id: int, subscription_ids: list[int],
+async def claim_rows(db: Database, alert_id: int, subscription_ids: list[int],
                      now: float) -> set[int]:
-    """Mark due rows ``sending``; the ids this call won (inside the caller's transaction).
+    """Mark due rows ``sending``; the ids this call won.
 
-    Exclusive on every backend, so two nodes working through one alert never both send a
-    row: SQLite's writer runs one transaction at a time (BEGIN IMMEDIATE); on PostgreSQL the
-    rows are locked first and any that another node holds are skipped rather than waited for
-    (no lock waits, no deadlocks between claimers; a skipped row is due again next pass).
+    Each statement (up to CLAIM_CHUNK ids) is atomic on its own, which is all a claim needs:
+    a row is either won and durable before it is sent, or not sent. Exclusive on every
+    backend, so two nodes working through one alert never both send a row: SQLite has one
+    writer at a time; on PostgreSQL the rows are locked first and any that another node
+    holds are skipped rather than waited for (no lock waits, no deadlocks between claimers;
+    a skipped row is due again next pass).
     """
+    dialect = db.dialect
     won: set[int] = set()
     for start in range(0, len(subscription_ids), CLAIM_CHUNK):
         chunk = subscription_ids[start:start + CLAIM_CHUNK]
@@ -102,9 +105,9 @@ async def claim_rows(tx: Executor, dialect: str, alert_id: int, subscription_ids
             where = ("alert_id = ? AND subscription_id IN (SELECT subscription_id FROM "
                      f"alert_deliveries WHERE {where} FOR UPDATE SKIP LOCKED)")
             params.insert(1, alert_id)
-        rows = await tx.fetchall("UPDATE alert_deliveries SET state = 'sending', "
-                                 f"updated_at = ? WHERE {where} RETURNING subscription_id",
-                                 params)
+        rows = await db.write_fetchall("UPDATE alert_deliveries SET state = 'sending', "
+                                       f"updated_at = ? WHERE {where} RETURNING subscription_id",
+                                       params)
         won.update(int(r["subscription_id"]) for r in rows)
     return won
 
@@ -182,8 +185,7 @@ class DeliveryWriter:
         won: set[int] = set()
         if claims:
             self.transactions += 1
-            async with self._db.transaction() as tx:
-                won = await claim_rows(tx, self._db.dialect, self._alert_id, claims, now)
+            won = await claim_rows(self._db, self._alert_id, claims, now)
         if results:
             self.transactions += 1
             # Only open rows take a result: a late one (a paused host's "retry" for a row

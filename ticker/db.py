@@ -43,6 +43,7 @@ class Database(Executor, Protocol):
     dialect: str
 
     async def executemany(self, sql: str, rows: Sequence[Params]) -> None: ...
+    async def write_fetchall(self, sql: str, params: Params = ()) -> list[Row]: ...
     def transaction(self) -> Any: ...  # async context manager yielding an Executor
     async def close(self) -> None: ...
 
@@ -66,15 +67,15 @@ class _SqliteTx:
         cur = await self._conn.execute(sql, params)
         return int(cur.lastrowid or 0)
 
+    # execute_fetchall: one trip to aiosqlite's thread, where execute, fetch and closing the
+    # cursor would be three (each trip wakes that thread and then the event loop).
+
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
-        async with self._conn.execute(sql, params) as cur:
-            row = await cur.fetchone()
-        return dict(row) if row is not None else None
+        rows = await self._conn.execute_fetchall(sql, params)
+        return dict(next(iter(rows))) if rows else None
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
-        async with self._conn.execute(sql, params) as cur:
-            rows = await cur.fetchall()
-        return [dict(r) for r in rows]
+        return [dict(r) for r in await self._conn.execute_fetchall(sql, params)]
 
 
 class SqliteDatabase:
@@ -116,6 +117,12 @@ class SqliteDatabase:
                 await self._writer.execute("ROLLBACK")
                 raise
             await self._writer.execute("COMMIT")
+
+    async def write_fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        """One statement that writes and returns rows (``UPDATE … RETURNING``), atomic on its
+        own: one trip to the writer's thread instead of three with BEGIN and COMMIT."""
+        async with self._write_lock:
+            return await _SqliteTx(self._writer).fetchall(sql, params)
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         return await _SqliteTx(self._reader).fetchone(sql, params)
@@ -202,6 +209,10 @@ class PostgresDatabase:
     async def executemany(self, sql: str, rows: Sequence[Params]) -> None:
         async with self._pool.acquire() as conn:
             await conn.executemany(to_dollar(sql), rows)
+
+    async def write_fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        """One statement that writes and returns rows, atomic on its own."""
+        return await self.fetchall(sql, params)
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         async with self._pool.acquire() as conn:
