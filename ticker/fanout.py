@@ -108,7 +108,7 @@ class Fanout:
         for k, (a, b) in enumerate(helpers):
             conns = self._direct(msg, sinks[a:b])
             assert self.pool is not None
-            if k < self.threads:  # a starter: see that its helper gets going
+            if k < self.threads:  # one of the first pieces (the starters): see it picked up
                 started = threading.Event()
                 pending.append((conns, self.pool.submit(_write_started, started, frame,
                                                         _fds(conns))))
