@@ -75,6 +75,7 @@ _HEAD = struct.Struct("!II")
 _LEN = struct.Struct("!H")
 _OK, _ERROR = 0, 1
 READY = 0  # the batch id of the helper's first frame; batches count from 1
+MAX_KEY_BYTES = 255  # far above the 65-byte key and 16-byte secret RFC 8291 uses
 
 
 def _strings(body: bytes) -> list[bytes]:
@@ -172,6 +173,9 @@ class ProcessEncryptor:
         return helper
 
     async def encrypt(self, plaintext: bytes, ua_public: bytes, auth_secret: bytes) -> bytes:
+        if max(len(ua_public), len(auth_secret)) > MAX_KEY_BYTES:
+            # Not a P-256 key or an auth secret (65 and 16 bytes), and too long for a frame.
+            raise ValueError("subscriber keys of an impossible length")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[bytes] = loop.create_future()
         self._pending.setdefault(plaintext, []).append(((ua_public, auth_secret), future))
@@ -217,7 +221,10 @@ class ProcessEncryptor:
                     else:
                         future.set_result(body)
         except (asyncio.IncompleteReadError, ConnectionError):
-            pass
+            pass  # the helper exited
+        except Exception:  # a frame that makes no sense: treat the helper as broken
+            log.exception("unreadable answer from an encryption helper")
+            helper.process.kill()
         helper.writer.close()
         started = helper.ready.done()
         if not started:  # it never worked: starting another would only loop

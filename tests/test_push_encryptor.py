@@ -43,11 +43,13 @@ async def test_a_bad_key_fails_its_own_message_only() -> None:
         results = await asyncio.gather(
             encryptor.encrypt(b"{}", b"\x04" + b"\x01" * 64, raw(good.auth)),  # not on the curve
             encryptor.encrypt(b"{}", raw(good.p256dh), raw(good.auth)),
+            encryptor.encrypt(b"{}", b"\x04" * 70_000, raw(good.auth)),  # longer than a frame
             return_exceptions=True)
     finally:
         await encryptor.close()
     assert isinstance(results[0], ValueError)
     assert isinstance(results[1], bytes) and good.decrypt(results[1]) == b"{}"
+    assert isinstance(results[2], ValueError)
 
 
 async def test_inline_and_process_encryptors_agree_on_the_format() -> None:
