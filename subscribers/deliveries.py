@@ -55,6 +55,9 @@ class Result:
     next_attempt_at: float
     last_status: int | None
     delete_subscription: bool = False
+    # False for a row this node decided about without claiming it (its host paused, its
+    # keys unusable): that result may only move a row that nobody is sending.
+    claimed: bool = True
 
 
 async def due_page(db: Database, alert_id: int, now: float, after: int,
@@ -186,16 +189,20 @@ class DeliveryWriter:
         if claims:
             self.transactions += 1
             won = await claim_rows(self._db, self._alert_id, claims, now)
-        if results:
-            self.transactions += 1
-            # Only open rows take a result: a late one (a paused host's "retry" for a row
-            # another node sent, or one an editor cancelled) must not reopen it.
-            await self._db.executemany(
-                "UPDATE alert_deliveries SET state = ?, attempts = ?, next_attempt_at = ?, "
-                "last_status = ?, updated_at = ? WHERE alert_id = ? AND subscription_id = ? "
-                "AND state IN ('pending', 'retry', 'sending')",
-                [(r.state, r.attempts, r.next_attempt_at, r.last_status, now, self._alert_id,
-                  r.subscription_id) for r in results])
+        # Only open rows take a result, so a late one (a paused host's "retry" for a row
+        # another node sent, or one an editor cancelled) never reopens a row. A claimed row
+        # is ours while it is 'sending'; an unclaimed result must also leave alone a row
+        # another node is sending, or a later pass would send it a second time.
+        for claimed, where in ((True, "state = 'sending'"),
+                               (False, "state IN ('pending', 'retry')")):
+            rows = [(r.state, r.attempts, r.next_attempt_at, r.last_status, now,
+                     self._alert_id, r.subscription_id) for r in results if r.claimed is claimed]
+            if rows:
+                self.transactions += 1
+                await self._db.executemany(
+                    "UPDATE alert_deliveries SET state = ?, attempts = ?, next_attempt_at = ?, "
+                    "last_status = ?, updated_at = ? WHERE alert_id = ? AND subscription_id = ? "
+                    f"AND {where}", rows)
         gone = [r.subscription_id for r in results if r.delete_subscription]
         if gone:
             self.transactions += 1

@@ -183,7 +183,8 @@ class Engine:
         paused = self.pauses.get(origin, 0.0)
         if paused > now:  # the service asked us to wait: not an attempt
             state = "expired" if paused >= job.deadline else "retry"
-            writer.result(Result(due.subscription_id, state, due.attempts, paused, None))
+            writer.result(Result(due.subscription_id, state, due.attempts, paused, None,
+                                 claimed=False))
             summary.states[state] += 1
             return
         key = await self.keys.get(due.vapid_key_id)
@@ -200,7 +201,8 @@ class Engine:
             # subscriber, so it fails (once) rather than failing the pass for everyone.
             log.warning("subscription keys unusable", extra={
                 "subscription": due.subscription_id, "error": str(exc)})
-            writer.result(Result(due.subscription_id, "failed", due.attempts, now, None))
+            writer.result(Result(due.subscription_id, "failed", due.attempts, now, None,
+                                 claimed=False))
             summary.states["failed"] += 1
             return
         except RuntimeError as exc:

@@ -379,6 +379,27 @@ async def test_a_late_result_never_reopens_a_finished_delivery(db: Database) -> 
     assert await deliveries.next_due(db, alert_id) is None
 
 
+async def test_a_paused_nodes_retry_never_reopens_a_row_another_node_is_sending(
+        db: Database) -> None:
+    # Node B has claimed the row and its request is on the way; node A read the row as due
+    # before that and, its host being paused, writes "retry" without claiming. Were the row
+    # reopened, a later pass would send the alert to that reader a second time.
+    clock = ManualClock(1000.0)
+    sub_id, waiting_id = await subscribe(db, sub_in()), await subscribe(db, sub_in())
+    alert_id, _ = await alerts.create(db, alert_in(), idempotency_key=None, created_by=None,
+                                      now=clock.now())
+    node_b = DeliveryWriter(db, alert_id, clock)
+    assert await node_b.claim(sub_id)
+    node_a = DeliveryWriter(db, alert_id, clock)
+    for row in (sub_id, waiting_id):
+        node_a.result(Result(row, "retry", 0, 1100.0, None, claimed=False))
+    await node_a.drain()
+    assert await states(db, alert_id) == {sub_id: "sending", waiting_id: "retry"}
+    node_b.result(sent(sub_id, clock.now()))  # B's own result still lands
+    await node_b.drain()
+    assert await states(db, alert_id) == {sub_id: "sent", waiting_id: "retry"}
+
+
 async def test_deliveries_in_flight_at_a_crash_become_unknown_and_are_never_resent(
         db: Database) -> None:
     clock = ManualClock(1000.0)
