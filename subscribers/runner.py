@@ -1,7 +1,9 @@
 """Keeps alerts moving in the background: runs due passes, sleeps until the next is due.
 
-One loop per node, woken when an alert is created or cancelled. Passes of different alerts
-run one after another; within a pass the engine keeps ``concurrency`` requests in flight.
+One loop per node, woken when an alert is created or cancelled, or a pass ends. Each alert
+with due work gets its own pass as a task, so a breaking alert goes out at once even while
+a long one is still sending; within a pass the engine keeps ``concurrency`` requests in
+flight (the HTTP client's per-host limit bounds them all together).
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from ticker.db import Database
 log = logging.getLogger("ticker.push")
 
 ERROR_PAUSE = 5.0  # seconds before trying again after an unexpected error (e.g. database)
+# A pass that could not encrypt (the helper is being replaced) leaves its rows due; the
+# alert waits this long before the next pass instead of spinning.
+DEFERRED_PAUSE = 1.0
 
 
 class AlertRunner:
@@ -24,6 +29,7 @@ class AlertRunner:
         self._db, self._engine, self._clock = db, engine, clock
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._passes: dict[int, asyncio.Task[None]] = {}  # by alert id, while running
 
     async def start(self) -> None:
         """Resume after a restart (at most once: see ``deliveries.recover``) and run."""
@@ -41,10 +47,12 @@ class AlertRunner:
         self._wake.set()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        tasks = [t for t in (self._task, *self._passes.values()) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
 
     async def _loop(self) -> None:
         while True:
@@ -61,15 +69,29 @@ class AlertRunner:
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
     async def _round(self) -> float | None:
-        """One pass for each alert with due work; when the next one is due (None: idle)."""
+        """Start a pass for each alert with due work and none running; finish alerts with
+        nothing left. Returns when the next work is due (None: nothing scheduled)."""
         next_at: float | None = None
         for alert_id in await alerts.sending(self._db):
+            if alert_id in self._passes:
+                continue  # its pass wakes this loop when it ends
             due = await deliveries.next_due(self._db, alert_id)
-            if due is not None and due <= self._clock.now():
-                await self._engine.run_pass(alert_id)
-                due = await deliveries.next_due(self._db, alert_id)
             if due is None:
                 await alerts.finish_if_done(self._db, alert_id, self._clock.now())
+            elif due <= self._clock.now():
+                self._passes[alert_id] = asyncio.create_task(self._pass(alert_id))
             else:
                 next_at = due if next_at is None else min(next_at, due)
         return next_at
+
+    async def _pass(self, alert_id: int) -> None:
+        try:
+            summary = await self._engine.run_pass(alert_id)
+            if summary.states.get("deferred"):
+                await self._clock.sleep(DEFERRED_PAUSE)
+        except Exception:
+            log.exception("push pass failed; retrying", extra={"alert": alert_id})
+            await self._clock.sleep(ERROR_PAUSE)
+        finally:
+            del self._passes[alert_id]
+            self._wake.set()

@@ -373,3 +373,29 @@ async def test_healthz_shows_push_services_that_refuse_our_vapid_credentials(
     assert status == 200  # a restart would not fix it: no 503 for the load balancer
     assert health["status"] == "degraded"
     assert health["push"]["vapid_rejected_by"] == [standin.origin]
+
+
+async def test_a_new_alert_goes_out_while_a_slow_one_is_still_sending(
+        server_factory: Any, standin: PushServiceStandIn,
+        http: aiohttp.ClientSession) -> None:
+    srv = await start(server_factory, standin)
+    api = api_for(http, srv)
+    key = await api.public_key()
+    slow, breaking = standin.subscribe(key), standin.subscribe(key)
+    await subscribe_all(api, [slow], topics=["sport"])
+    await subscribe_all(api, [breaking], topics=["news"])
+    standin.cue(slow, Cue(201, delay=4.0))  # its push service takes 4 s to answer
+    _, first = await api.send({**ALERT, "title": "Match report", "topics": ["sport"]})
+    for _ in range(150):  # until the first alert's request is out (and left unanswered)
+        if standin.requests_for(slow):
+            break
+        await asyncio.sleep(0.02)
+    _, second = await api.send({**ALERT, "topics": ["news"]})
+    for _ in range(150):  # 3 s, well inside the 4 s the first alert's request takes
+        if standin.received(breaking):
+            break
+        await asyncio.sleep(0.02)
+    assert [p["alert"] for p in standin.received(breaking)] == [second["id"]]
+    _, now = await api.call("GET", f"/api/alerts/{first['id']}")
+    assert now["status"] == "sending"  # the slow one was still under way meanwhile
+    assert (await api.wait_done(first["id"]))["counts"] == {"sent": 1}
