@@ -43,6 +43,14 @@ def api_for(http: aiohttp.ClientSession, srv: ServerProcess) -> Api:
     return Api(http, srv.url, srv.token)  # type: ignore[attr-defined]
 
 
+async def ready(server_factory: Any, ps: PushServiceStandIn, http: aiohttp.ClientSession,
+                **env: str) -> tuple[ServerProcess, Api, str]:
+    """A started server, its API as an editor, and the VAPID key browsers subscribe with."""
+    srv = await start(server_factory, ps, **env)
+    api = api_for(http, srv)
+    return srv, api, await api.public_key()
+
+
 async def subscribe_all(api: Api, subs: list[Any], **kwargs: Any) -> None:
     gate = asyncio.Semaphore(32)
 
@@ -57,9 +65,7 @@ async def subscribe_all(api: Api, subs: list[Any], **kwargs: Any) -> None:
 async def test_a_thousand_subscribers_each_decrypt_the_alert_under_a_few_vapid_signatures(
         server_factory: Any, standin: PushServiceStandIn,
         http: aiohttp.ClientSession) -> None:
-    srv = await start(server_factory, standin)
-    api = api_for(http, srv)
-    key = await api.public_key()
+    srv, api, key = await ready(server_factory, standin, http)
     subs = [standin.subscribe(key) for _ in range(1000)]
     await subscribe_all(api, subs, topics=["news"])
     status, alert = await api.send(ALERT)
@@ -81,9 +87,7 @@ async def test_a_thousand_subscribers_each_decrypt_the_alert_under_a_few_vapid_s
 async def test_topic_and_language_targeting_through_the_cli_reaches_exactly_the_match(
         server_factory: Any, standin: PushServiceStandIn,
         http: aiohttp.ClientSession) -> None:
-    srv = await start(server_factory, standin)
-    api = api_for(http, srv)
-    key = await api.public_key()
+    srv, api, key = await ready(server_factory, standin, http)
     audience = {("sport", "en"): 2, ("sport", "de"): 1, ("news", "en"): 1, ("sport", "en-GB"): 1}
     subs: dict[tuple[str, str], list[Any]] = {}
     for (topic, lang), n in audience.items():
@@ -190,9 +194,7 @@ async def test_bad_input_gets_a_clear_error_and_nothing_is_stored_or_sent(
 async def test_unsubscribing_removes_every_trace_of_the_subscription(
         server_factory: Any, standin: PushServiceStandIn,
         http: aiohttp.ClientSession) -> None:
-    srv = await start(server_factory, standin)
-    api = api_for(http, srv)
-    key = await api.public_key()
+    srv, api, key = await ready(server_factory, standin, http)
     leaving, staying = standin.subscribe(key), standin.subscribe(key)
     await subscribe_all(api, [leaving, staying])
     status, alert = await api.send(ALERT)
@@ -235,9 +237,7 @@ async def kill_mid_send_and_restart(srv: ServerProcess, api: Api, standin: PushS
 async def test_a_killed_server_resumes_the_alert_without_sending_anyone_twice(
         server_factory: Any, standin: PushServiceStandIn,
         http: aiohttp.ClientSession) -> None:
-    srv = await start(server_factory, standin, TICKER_PUSH_CONCURRENCY="4")
-    api = api_for(http, srv)
-    key = await api.public_key()
+    srv, api, key = await ready(server_factory, standin, http, TICKER_PUSH_CONCURRENCY="4")
     subs = [standin.subscribe(key) for _ in range(40)]
     await subscribe_all(api, subs)
     done = await kill_mid_send_and_restart(srv, api, standin, subs)
@@ -280,9 +280,8 @@ async def test_alert_api_idempotency_receipts_and_errors(
 async def test_subscription_creation_is_rate_limited_per_client(
         server_factory: Any, standin: PushServiceStandIn,
         http: aiohttp.ClientSession) -> None:
-    srv = await start(server_factory, standin, TICKER_PUSH_SUBSCRIBE_RATE_PER_MINUTE="2")
-    api = api_for(http, srv)
-    key = await api.public_key()
+    srv, api, key = await ready(server_factory, standin, http,
+                                TICKER_PUSH_SUBSCRIBE_RATE_PER_MINUTE="2")
     results = [await api.subscribe(standin.subscribe(key)) for _ in range(3)]
     assert [s for s, _ in results] == [201, 201, 429]
     assert results[2][1]["error"]["code"] == "rate_limited"
@@ -298,10 +297,9 @@ async def test_subscription_creation_is_rate_limited_per_client(
 async def test_the_rate_limit_believes_x_forwarded_for_only_from_trusted_proxies(
         server_factory: Any, standin: PushServiceStandIn, http: aiohttp.ClientSession,
         trusted: str, expected: list[int]) -> None:
-    srv = await start(server_factory, standin, TICKER_PUSH_SUBSCRIBE_RATE_PER_MINUTE="2",
-                      TICKER_TRUSTED_PROXIES=trusted)
-    api = api_for(http, srv)
-    key = await api.public_key()
+    _, api, key = await ready(server_factory, standin, http,
+                              TICKER_PUSH_SUBSCRIBE_RATE_PER_MINUTE="2",
+                              TICKER_TRUSTED_PROXIES=trusted)
     statuses = []
     for client in ("198.51.100.1", "198.51.100.1", "198.51.100.2", "198.51.100.2",
                    "198.51.100.2"):
@@ -331,9 +329,7 @@ async def test_push_refuses_to_start_in_production_without_a_vapid_subject_but_d
 async def test_a_changed_subscription_replaces_the_old_row_keeping_its_topics(
         server_factory: Any, standin: PushServiceStandIn,
         http: aiohttp.ClientSession) -> None:
-    srv = await start(server_factory, standin)
-    api = api_for(http, srv)
-    key = await api.public_key()
+    srv, api, key = await ready(server_factory, standin, http)
     old, new, stranger = (standin.subscribe(key) for _ in range(3))
     await subscribe_all(api, [old], topics=["sport"])
     await subscribe_all(api, [stranger], topics=["news"])
@@ -378,9 +374,7 @@ async def test_healthz_shows_push_services_that_refuse_our_vapid_credentials(
 async def test_a_new_alert_goes_out_while_a_slow_one_is_still_sending(
         server_factory: Any, standin: PushServiceStandIn,
         http: aiohttp.ClientSession) -> None:
-    srv = await start(server_factory, standin)
-    api = api_for(http, srv)
-    key = await api.public_key()
+    _, api, key = await ready(server_factory, standin, http)
     slow, breaking = standin.subscribe(key), standin.subscribe(key)
     await subscribe_all(api, [slow], topics=["sport"])
     await subscribe_all(api, [breaking], topics=["news"])

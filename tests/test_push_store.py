@@ -373,7 +373,7 @@ async def test_a_late_result_never_reopens_a_finished_delivery(db: Database) -> 
     assert await alerts.cancel(db, alert_id, clock.now())
     paused = DeliveryWriter(db, alert_id, clock)
     for sub_id in (sent_id, cancelled_id):
-        paused.result(Result(sub_id, "retry", 0, 1100.0, None))
+        paused.result(Result(sub_id, "retry", 0, 1100.0, None, claimed=False))
     await paused.drain()
     assert await states(db, alert_id) == {sent_id: "sent", cancelled_id: "cancelled"}
     assert await deliveries.next_due(db, alert_id) is None
