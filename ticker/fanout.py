@@ -106,19 +106,18 @@ class Fanout:
         *helpers, (start, stop) = plan(len(sinks), self.threads)
         pending = []
         for k, (a, b) in enumerate(helpers):
-            conns = self._direct(msg, sinks[a:b])
+            conns, fds = self._direct(msg, sinks[a:b])
             assert self.pool is not None
             if k < self.threads:  # one of the first pieces (the starters): see it picked up
                 started = threading.Event()
-                pending.append((conns, self.pool.submit(_write_started, started, frame,
-                                                        _fds(conns))))
+                pending.append((conns, self.pool.submit(_write_started, started, frame, fds)))
                 # The helper needs the GIL for a moment to reach write_all, and this thread,
                 # busy in Python, would only give it up after the switch interval (5 ms).
                 started.wait(STARTED_WAIT)
             else:
-                pending.append((conns, self.pool.submit(write_all, frame, _fds(conns))))
-        conns = self._direct(msg, sinks[start:stop])
-        written = [(conns, write_all(frame, _fds(conns)))]
+                pending.append((conns, self.pool.submit(write_all, frame, fds)))
+        conns, fds = self._direct(msg, sinks[start:stop])
+        written = [(conns, write_all(frame, fds))]
         written += [(conns, future.result()) for conns, future in pending]
         delivered = 0
         for conns, short in written:
@@ -129,22 +128,25 @@ class Fanout:
         self.metrics.delivered.counts["ws"] += delivered
 
     @staticmethod
-    def _direct(msg: Message, sinks: list[Sink]) -> list[WsConnection]:
-        """The connections that can be written to directly; the rest get ``deliver``.
+    def _direct(msg: Message, sinks: list[Sink]) -> tuple[list[WsConnection], array[int]]:
+        """The connections that can be written to directly and their descriptors (built in
+        the same pass); the rest get ``deliver``.
 
         Direct means: a plain socket, open, with nothing buffered in its transport that the
         frame could overtake. Written out inline rather than as a method of
         :class:`WsConnection`: it runs once per subscriber before the helpers can start."""
         direct: list[WsConnection] = []
-        keep = direct.append
+        fds = array("i")
+        keep, keep_fd = direct.append, fds.append
         for sink in sinks:
             if type(sink) is WsConnection and sink.fd >= 0 and not sink.closed:
                 transport = sink.transport
                 if not transport.is_closing() and not transport.get_write_buffer_size():
                     keep(sink)
+                    keep_fd(sink.fd)
                     continue
             sink.deliver(msg)
-        return direct
+        return direct, fds
 
     def close(self) -> None:
         if self.pool is not None:
@@ -155,7 +157,3 @@ def _write_started(started: threading.Event, frame: bytes,
                    fds: array[int]) -> list[tuple[int, int]]:
     started.set()
     return write_all(frame, fds)
-
-
-def _fds(conns: list[WsConnection]) -> array[int]:
-    return array("i", [c.fd for c in conns])
