@@ -122,11 +122,6 @@ def measure(n: int, senders: int = 1, eager: bool = False, rounds: int = ROUNDS)
         listener.close()
 
 
-def send_floor_us(n: int = 1000) -> float:
-    """The least server CPU µs per delivered frame on this machine (one sender)."""
-    return measure(n).cpu_us_per_frame
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=10_000, help="connections (default 10,000)")

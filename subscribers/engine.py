@@ -32,6 +32,9 @@ from ticker.metrics import Metrics
 log = logging.getLogger("ticker.push")
 
 PAGE = 500
+# A pass that could not encrypt (the helper is being replaced) leaves those rows due; the
+# alert waits this long before its next pass instead of spinning.
+DEFERRED_PAUSE = 1.0
 
 
 class Clock(Protocol):
@@ -150,7 +153,7 @@ class Engine:
             done = await self.run_pass(alert_id)
             total.merge(done)
             if done.states.get("deferred"):
-                await self.clock.sleep(1.0)  # encryption was down: give its helper time
+                await self.clock.sleep(DEFERRED_PAUSE)
             due = await deliveries.next_due(self.db, alert_id)
             if due is None:
                 await alerts.finish_if_done(self.db, alert_id, self.clock.now())

@@ -13,15 +13,12 @@ import contextlib
 import logging
 
 from subscribers import alerts, deliveries
-from subscribers.engine import Clock, Engine
+from subscribers.engine import DEFERRED_PAUSE, Clock, Engine
 from ticker.db import Database
 
 log = logging.getLogger("ticker.push")
 
 ERROR_PAUSE = 5.0  # seconds before trying again after an unexpected error (e.g. database)
-# A pass that could not encrypt (the helper is being replaced) leaves its rows due; the
-# alert waits this long before the next pass instead of spinning.
-DEFERRED_PAUSE = 1.0
 
 
 class AlertRunner:
