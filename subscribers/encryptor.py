@@ -31,6 +31,10 @@ log = logging.getLogger("subscribers.encryptor")
 
 Keys = tuple[bytes, bytes]  # (p256dh, auth)
 
+
+class HelperExited(RuntimeError):
+    """Encryption is unavailable for now: the helper died (another is being started)."""
+
 BATCH = 64  # messages per trip to a helper; larger batches add latency, not throughput
 
 
@@ -199,7 +203,7 @@ class ProcessEncryptor:
 
     def _send(self, helper: _Helper, plaintext: bytes, part: Waiting) -> None:
         if helper.writer.is_closing():
-            _fail(part, RuntimeError("the encryption helper has exited"))
+            _fail(part, HelperExited("the encryption helper has exited"))
             return
         batch_id = next(self._ids)
         helper.waiting[batch_id] = part
@@ -230,7 +234,7 @@ class ProcessEncryptor:
         if not started:  # it never worked: starting another would only loop
             helper.ready.set_exception(RuntimeError("the encryption helper did not start"))
         for part in helper.waiting.values():
-            _fail(part, RuntimeError("the encryption helper has exited"))
+            _fail(part, HelperExited("the encryption helper has exited"))
         helper.waiting.clear()
         if started and not self._closing:
             log.error("encryption helper exited; starting another",

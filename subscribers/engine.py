@@ -21,7 +21,7 @@ from typing import Protocol
 
 from subscribers import alerts, deliveries
 from subscribers.deliveries import DeliveryWriter, Due, Result
-from subscribers.encryptor import Encryptor, InlineEncryptor
+from subscribers.encryptor import Encryptor, HelperExited, InlineEncryptor
 from subscribers.payload import topic_header
 from subscribers.policy import Decision, decide
 from subscribers.sender import Reply, Sender
@@ -208,11 +208,13 @@ class Engine:
                                  claimed=False))
             summary.states["failed"] += 1
             return
-        except RuntimeError as exc:
+        except HelperExited as exc:
             # The encryption helper died (and is being replaced). Nothing was claimed or
-            # sent: the delivery stays due and the next pass takes it.
-            log.warning("encryption unavailable; delivery left for the next pass",
-                        extra={"subscription": due.subscription_id, "error": str(exc)})
+            # sent: the delivery stays due and the next pass takes it. Logged once a pass,
+            # not once for each of the thousands of deliveries behind it.
+            if not summary.states["deferred"]:
+                log.warning("encryption unavailable; deliveries left for the next pass",
+                            extra={"alert": job.alert_id, "error": str(exc)})
             summary.states["deferred"] += 1
             return
         if not await writer.claim(due.subscription_id):

@@ -7,7 +7,7 @@ import base64
 
 import pytest
 
-from subscribers.encryptor import InlineEncryptor, ProcessEncryptor
+from subscribers.encryptor import HelperExited, InlineEncryptor, ProcessEncryptor
 from subscribers.testing import BrowserSubscriber
 
 
@@ -67,7 +67,7 @@ async def test_a_killed_helper_fails_its_batches_and_another_takes_over() -> Non
         sub = browsers(1)[0]
         helper = encryptor._helpers[0]
         helper.process.kill()
-        with pytest.raises(RuntimeError, match="helper has exited"):
+        with pytest.raises(HelperExited, match="helper has exited"):
             await encryptor.encrypt(b"{}", raw(sub.p256dh), raw(sub.auth))
         for _ in range(100):  # the replacement is spawned in the background
             if encryptor._helpers[0] is not helper:
