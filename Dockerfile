@@ -1,7 +1,7 @@
 # ticker: a small image; state lives in /data (mount a volume there).
 
 # The wheel is built where a C compiler is, so the image gets the broadcast loop in C
-# (ticker/_fanout.c) without carrying gcc.
+# (ticker/feed/_fanout.c) without carrying gcc.
 FROM python:3.11-slim AS build
 RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
     && rm -rf /var/lib/apt/lists/*

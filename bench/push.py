@@ -8,6 +8,7 @@ baselines). See bench/README.md, "How the push benchmark measures".
 from __future__ import annotations
 
 import argparse
+import asyncio
 import http.client
 import json
 import os
@@ -36,8 +37,10 @@ from bench.common import (
     write_json,
 )
 from bench.servers import post_json
+from subscribers.migrations import WITH_PLATFORM
 from subscribers.validate import AlertIn, b64url_encode
 from tests.support import ServerProcess, free_port
+from ticker.storage import open_database
 
 ROOT = Path(__file__).resolve().parent.parent
 KEYS_FILE = RESULTS_DIR / "push-subscriber-keys.txt"  # cached: 100,000 keys take seconds
@@ -125,8 +128,15 @@ def new_vapid() -> Vapid:
                  b64url_encode(key.private_numbers().private_value.to_bytes(32, "big")))
 
 
+async def create_schema(db_path: Path) -> None:
+    """The platform's and push's tables, as the server would make them at start."""
+    db = await open_database(f"sqlite:///{db_path}", WITH_PLATFORM)
+    await db.close()
+
+
 def seed(db_path: Path, keys: list[tuple[str, str]], origin: str, vapid: Vapid) -> None:
-    """The VAPID key and one subscription per key, straight into the schema (ticker/schema.py)."""
+    """The VAPID key and one subscription per key, straight into the tables that
+    subscribers/migrations.py makes."""
     now = time.time()
     with sqlite3.connect(db_path) as conn:
         key_id = conn.execute("INSERT INTO vapid_keys (public_key, private_key, created_at) "
@@ -146,7 +156,8 @@ class PushServer:
         self.proc = ServerProcess(data_dir, env={
             "TICKER_PUSH_ALLOWED_HOSTS": standin.origin, "TICKER_VAPID_SUBJECT": SUBJECT,
             "TICKER_MODE": "production", **(env or {})})
-        self.token = self.proc.create_token(name="bench")  # also creates the schema
+        self.token = self.proc.create_token(name="bench")
+        asyncio.run(create_schema(data_dir / "ticker.db"))
         seed(data_dir / "ticker.db", keys, standin.origin, vapid)
         self.proc.start(timeout=60)
         self.http = http.client.HTTPConnection("127.0.0.1", self.proc.port, timeout=60)

@@ -3,7 +3,7 @@
 Statuses: ``scheduled`` (a later editor workflow sets ``scheduled_at``), ``sending``,
 ``done``, ``cancelled``. Creating an alert snapshots its audience into ``alert_deliveries``
 in one set-based statement, so the send works through a durable list and a restart resumes
-it (see :mod:`subscribers.deliveries`).
+it (see :mod:`subscribers.delivery.store`).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from dataclasses import asdict
 from typing import Any
 
 from subscribers.validate import AlertIn
-from ticker.db import Database, Executor
 from ticker.errors import ApiError
+from ticker.storage.database import Database, Executor
 
 OPEN_STATES = ("pending", "retry", "sending")
 

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from subscribers.endpoints import AllowList
-from subscribers.engine import Clock, Engine
+from subscribers.delivery.engine import Clock, Engine
+from subscribers.delivery.runner import AlertRunner
+from subscribers.metrics import PushMetrics
+from subscribers.pushclient.endpoints import AllowList
 from subscribers.ratelimit import RateLimiter
-from subscribers.runner import AlertRunner
 from ticker.errors import ApiError
 
 
@@ -19,6 +20,7 @@ class PushService:
     clock: Clock
     subscribe_limiter: RateLimiter
     receipt_limiter: RateLimiter
+    metrics: PushMetrics
     # None while push is off (production without a VAPID subject): routes answer 503.
     engine: Engine | None = None
     runner: AlertRunner | None = None

@@ -8,14 +8,18 @@ from typing import Any
 
 from aiohttp import web
 
-from subscribers import api, vapid
-from subscribers.encryptor import Encryptor, InlineEncryptor, ProcessEncryptor
-from subscribers.endpoints import AllowList
-from subscribers.engine import Engine, SystemClock
+from subscribers.crypto import vapid
+from subscribers.crypto.encryptor import Encryptor, InlineEncryptor, ProcessEncryptor
+from subscribers.delivery.engine import Engine, SystemClock
+from subscribers.delivery.runner import AlertRunner
+from subscribers.delivery.sender import Sender, make_session
+from subscribers.metrics import PushMetrics
+from subscribers.migrations import MIGRATIONS
+from subscribers.pushclient.endpoints import AllowList
 from subscribers.ratelimit import RateLimiter
-from subscribers.runner import AlertRunner
-from subscribers.sender import Sender, make_session
 from subscribers.service import PUSH, PushService
+from subscribers.web import api
+from subscribers.web.pages import setup_pages
 from ticker import appkeys
 from ticker.settings import Settings
 
@@ -45,13 +49,13 @@ async def _push_ctx(app: web.Application) -> AsyncIterator[None]:
         log.error("push refuses to start: %s", push.disabled_reason)
         yield
         return
-    db, metrics = app[appkeys.database], app[appkeys.metrics]
+    db, metrics = app[appkeys.database], push.metrics
     key = await vapid.ensure_key(db)
     log.info("push ready", extra={"vapid_public_key": key.public_key, "vapid_subject": subject})
     session = make_session(settings.push_connections_per_host,
                            max(settings.push_concurrency, settings.push_connections_per_host),
                            frozenset(h for h, _ in push.allow.http_exact))
-    jwts = vapid.JwtCache(subject, push.clock.now, metrics.push_vapid_signatures.inc)
+    jwts = vapid.JwtCache(subject, push.clock.now, metrics.vapid_signatures.inc)
     encryptor: Encryptor = InlineEncryptor()
     if settings.push_encrypt_processes > 0:
         encryptor = ProcessEncryptor(settings.push_encrypt_processes)
@@ -78,10 +82,13 @@ def setup_push(app: web.Application) -> None:
     app[PUSH] = PushService(
         allow=AllowList.parse(settings.push_allowed_hosts), clock=SystemClock(),
         subscribe_limiter=RateLimiter(settings.push_subscribe_rate_per_minute),
-        receipt_limiter=RateLimiter(RECEIPTS_PER_MINUTE))
+        receipt_limiter=RateLimiter(RECEIPTS_PER_MINUTE),
+        metrics=PushMetrics(app[appkeys.metrics].registry))
+    app[appkeys.migrations].extend(MIGRATIONS)
     app.cleanup_ctx.append(_push_ctx)
     app[appkeys.health_checks]["push"] = lambda: push_health(app[PUSH])
     api.add_routes(app)
+    setup_pages(app)  # /push.js and /sw.js
 
 
 def push_health(push: PushService) -> dict[str, Any]:

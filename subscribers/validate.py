@@ -17,7 +17,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from subscribers.payload import Notification, over_budget
+from subscribers.delivery.payload import Notification, over_budget
 from ticker.errors import ApiError
 
 LANGUAGE_RE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{1,8}){0,4}$")

@@ -14,12 +14,15 @@ from typing import Any
 
 import aiohttp
 
-from subscribers import alerts, store, vapid
-from subscribers.engine import Engine
-from subscribers.sender import Sender, make_session
+from subscribers import alerts
+from subscribers import subscriptions as store
+from subscribers.crypto import vapid
+from subscribers.delivery.engine import Engine
+from subscribers.delivery.sender import Sender, make_session
+from subscribers.migrations import WITH_PLATFORM
 from subscribers.testing import BrowserSubscriber, PushServiceStandIn
 from subscribers.validate import AlertIn, SubscriptionIn
-from ticker.db import Database, open_database
+from ticker.storage import Database, open_database
 
 SUBJECT = "mailto:newsdesk@example.org"
 
@@ -81,7 +84,7 @@ class EngineRig:
 async def engine_rig(tmp_path: Path, *, concurrency: int = 4, max_attempts: int = 4,
                      request_timeout: float = 5.0) -> AsyncIterator[EngineRig]:
     clock = ManualClock()
-    db = await open_database(f"sqlite:///{tmp_path / 'push.db'}")
+    db = await open_database(f"sqlite:///{tmp_path / 'push.db'}", WITH_PLATFORM)
     session = make_session(8, 16, frozenset({"127.0.0.1"}), timeout=request_timeout)
     try:
         async with PushServiceStandIn(clock=clock.now) as ps:

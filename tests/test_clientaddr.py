@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from ticker.clientaddr import client_address, parse_networks
+from ticker.web.clientaddr import client_address, parse_networks
 
 PROXIES = parse_networks(["127.0.0.1", "10.0.0.0/8", "::1"])
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from ticker.db import open_database, to_dollar
-from ticker.schema import MIGRATIONS, migrate
-from ticker.tokens import create_token, revoke_token, verify_token
+from ticker.storage import open_database
+from ticker.storage.database import to_dollar
+from ticker.storage.migrations import MIGRATIONS, migrate
+from ticker.web.tokens import create_token, revoke_token, verify_token
 
 
 def test_question_marks_become_numbered_placeholders() -> None:
@@ -19,7 +20,7 @@ async def test_migrations_run_once_and_are_recorded(database_url: str) -> None:
     try:
         assert await migrate(db) == 0  # open_database already brought it up to date
         rows = await db.fetchall("SELECT version FROM schema_migrations ORDER BY version")
-        assert [r["version"] for r in rows] == [m[0] for m in MIGRATIONS]
+        assert [r["version"] for r in rows] == [m.version for m in MIGRATIONS]
     finally:
         await db.close()
 

@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests.support import need
-from ticker import fanout
-from ticker.fanout import plan
+from ticker.feed import fanout
+from ticker.feed.fanout import plan
 
 FRAME = b"\x81\x05hello"
 WriteAll = Callable[[bytes, "array[int]"], list[tuple[int, int]]]
@@ -21,16 +21,16 @@ WriteAll = Callable[[bytes, "array[int]"], list[tuple[int, int]]]
 
 def implementations() -> list[object]:
     found: list[object] = [pytest.param(fanout.py_write_all, id="python")]
-    if importlib.util.find_spec("ticker._fanout") is not None:
-        from ticker._fanout import write_all
+    if importlib.util.find_spec("ticker.feed._fanout") is not None:
+        from ticker.feed._fanout import write_all
 
         found.append(pytest.param(write_all, id="c"))
     return found
 
 
 def test_the_c_loop_is_built() -> None:
-    need(importlib.util.find_spec("ticker._fanout") is not None,
-         "ticker._fanout was not built (no C compiler?): broadcasts use the slower Python loop")
+    need(importlib.util.find_spec("ticker.feed._fanout") is not None,
+         "ticker.feed._fanout was not built (no C compiler?): broadcasts use the Python loop")
     assert fanout.write_all is not fanout.py_write_all
 
 

@@ -293,7 +293,7 @@ async def metric(server: ServerProcess, name: str) -> float:
                if line.startswith(name))
 
 
-# Every broadcast through ticker/fanout.py: split with writer threads, or its direct writes
+# Every broadcast through ticker/feed/fanout.py: split with writer threads, or its direct writes
 # on the event loop alone. (Every other test here broadcasts to fewer subscribers than the
 # default threshold, so they cover the plain per-connection path.)
 WRITERS = {"writer-threads": {"TICKER_WS_WRITER_THREADS": "2",

@@ -7,8 +7,8 @@ from typing import Any
 from aiohttp.test_utils import TestClient, TestServer
 
 from ticker.app import create_app
-from ticker.openapi import described
 from ticker.settings import load_settings
+from ticker.web.openapi import described
 
 
 async def test_every_api_route_is_described(tmp_path: Any) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from subscribers.pages import CONFIG_MARK, render_script
+from subscribers.web.pages import CONFIG_MARK, render_script
 from tests.support import ServerProcess
 
 HOST = "#ticker-push"

@@ -7,7 +7,7 @@ import base64
 
 import pytest
 
-from subscribers.encryptor import HelperExited, InlineEncryptor, ProcessEncryptor
+from subscribers.crypto.encryptor import HelperExited, InlineEncryptor, ProcessEncryptor
 from subscribers.testing import BrowserSubscriber
 
 

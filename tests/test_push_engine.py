@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from subscribers import alerts, deliveries
+from subscribers import alerts
+from subscribers.crypto.vapid import JWT_RENEW_AFTER, JwtCache, ensure_key
+from subscribers.delivery import store as deliveries
 from subscribers.testing import Cue, verify_vapid
-from subscribers.vapid import JWT_RENEW_AFTER, JwtCache, ensure_key
 from tests.pushhelpers import SUBJECT, ManualClock, alert_in, engine_rig
 
 

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from subscribers.http11 import ProtocolError, Response, ResponseParser, encode_request
-from subscribers.httpclient import HttpClient, split_url
+from subscribers.pushclient.client import HttpClient, split_url
+from subscribers.pushclient.http11 import ProtocolError, Response, ResponseParser, encode_request
 
 
 def parse(chunks: list[bytes], *, max_body: int = 64, eof: bool = False) -> Response | None:

@@ -7,16 +7,16 @@ import os
 
 import pytest
 
-from subscribers.encrypt import encrypt
-from subscribers.endpoints import AllowList, check_endpoint, is_public
-from subscribers.payload import (
+from subscribers.crypto.encrypt import encrypt
+from subscribers.delivery.payload import (
     MAX_ENCRYPTED_BYTES,
     MAX_PLAINTEXT_BYTES,
     encrypted_size,
     over_budget,
     topic_header,
 )
-from subscribers.policy import Decision, backoff, decide, parse_retry_after
+from subscribers.delivery.policy import Decision, backoff, decide, parse_retry_after
+from subscribers.pushclient.endpoints import AllowList, check_endpoint, is_public
 from subscribers.ratelimit import RateLimiter
 from subscribers.testing import BrowserSubscriber
 from subscribers.validate import b64url_decode, parse_alert, parse_subscription

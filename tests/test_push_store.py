@@ -13,18 +13,22 @@ from typing import Any
 
 import pytest
 
-from subscribers import alerts, deliveries, store, vapid
-from subscribers.deliveries import DeliveryWriter, Result
+from subscribers import alerts
+from subscribers import subscriptions as store
+from subscribers.crypto import vapid
+from subscribers.delivery import store as deliveries
+from subscribers.delivery.store import DeliveryWriter, Result
+from subscribers.migrations import WITH_PLATFORM
 from subscribers.testing import verify_vapid
 from subscribers.validate import SubscriptionIn, parse_receipt
 from tests.pushhelpers import SUBJECT, ManualClock, alert_in
-from ticker.db import Database, open_database
 from ticker.errors import ApiError
+from ticker.storage import Database, open_database
 
 
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[Database]:
-    database = await open_database(database_url)
+    database = await open_database(database_url, WITH_PLATFORM)
     try:
         yield database
     finally:

@@ -19,8 +19,8 @@ from tests.origin import serve_get
 from ticker import appkeys
 from ticker.app import create_app
 from ticker.feed.channels import Hub, Message
+from ticker.feed.publisher import Publisher
 from ticker.metrics import Metrics
-from ticker.publisher import Publisher
 from ticker.settings import Settings, SourceSettings
 from ticker.sources.poller import SourceState, poll_source
 

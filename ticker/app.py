@@ -14,18 +14,21 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from subscribers.pages import setup_pages
 from subscribers.setup import setup_push
-from ticker import api, appkeys, openapi, pages, sse, ws
-from ticker.clientaddr import parse_networks
-from ticker.clock import tick_clock
-from ticker.db import open_database
+from ticker import appkeys
 from ticker.errors import error_middleware
-from ticker.fanout import Fanout
+from ticker.feed import sse, ws
 from ticker.feed.channels import Hub, deliver_each
+from ticker.feed.clock import tick_clock
+from ticker.feed.connections import Connections
+from ticker.feed.fanout import Fanout
+from ticker.feed.publisher import Publisher
 from ticker.metrics import Metrics
-from ticker.publisher import Publisher
 from ticker.settings import Settings
+from ticker.storage import open_database
+from ticker.storage.migrations import MIGRATIONS, Migration
+from ticker.web import api, health, openapi, pages
+from ticker.web.clientaddr import parse_networks
 
 log = logging.getLogger("ticker.app")
 
@@ -38,7 +41,8 @@ def feed_channels(settings: Settings) -> list[str]:
 
 async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[appkeys.settings]
-    app[appkeys.database] = await open_database(settings.database_url_resolved)
+    migrations: list[Migration] = app[appkeys.migrations]
+    app[appkeys.database] = await open_database(settings.database_url_resolved, migrations)
     yield
     await app[appkeys.database].close()
 
@@ -112,7 +116,8 @@ def create_app(settings: Settings) -> web.Application:
     app[appkeys.metrics] = metrics
     app[appkeys.hub] = hub
     app[appkeys.publisher] = Publisher(hub, metrics)
-    app[appkeys.connections] = ws.Connections()
+    app[appkeys.connections] = Connections()
+    app[appkeys.migrations] = list(MIGRATIONS)
     app[appkeys.health_checks] = {}
     app[appkeys.started_at] = datetime.now(UTC)
     app[appkeys.trusted_proxies] = parse_networks(settings.trusted_proxies)
@@ -123,7 +128,9 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/sse", sse.sse_handler)
     api.setup(app)
     pages.setup(app)
+    health.setup(app)
     openapi.setup(app)
-    setup_pages(app)  # /push.js and /sw.js
-    setup_push(app)  # /api/push/*, /api/alerts*, VAPID keys, delivery (after the database)
+    # The one place the platform plugs Web Push in: /push.js, /sw.js, /api/push/*,
+    # /api/alerts*, its tables, metrics, VAPID keys and delivery.
+    setup_push(app)
     return app

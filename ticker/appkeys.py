@@ -12,14 +12,15 @@ from aiohttp import web
 if TYPE_CHECKING:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-    from ticker.clientaddr import Network
-    from ticker.db import Database
     from ticker.feed.channels import Hub
+    from ticker.feed.connections import Connections
+    from ticker.feed.publisher import Publisher
     from ticker.metrics import Metrics
-    from ticker.publisher import Publisher
     from ticker.settings import Settings
-    from ticker.sources.poller import SourceState
-    from ticker.ws import Connections
+    from ticker.sources.state import SourceState
+    from ticker.storage.database import Database
+    from ticker.storage.migrations import Migration
+    from ticker.web.clientaddr import Network
 
 
 settings: web.AppKey[Settings] = web.AppKey("settings")
@@ -28,6 +29,8 @@ hub: web.AppKey[Hub] = web.AppKey("hub")
 publisher: web.AppKey[Publisher] = web.AppKey("publisher")
 connections: web.AppKey[Connections] = web.AppKey("connections")
 database: web.AppKey[Database] = web.AppKey("database")
+# Every part's migrations, run when the database opens; a part plugged in adds its own.
+migrations: web.AppKey[list[Migration]] = web.AppKey("migrations")
 scheduler: web.AppKey[AsyncIOScheduler] = web.AppKey("scheduler")
 http_client = web.AppKey("http_client", aiohttp.ClientSession)
 # Parts that report on /healthz: name -> a function returning that part's status object
@@ -36,5 +39,5 @@ health_checks: web.AppKey[dict[str, Callable[[], dict[str, Any]]]] = web.AppKey(
 # The data sources' poll state by source name (ETag, last good values, stale flag).
 source_states: web.AppKey[dict[str, SourceState]] = web.AppKey("source_states")
 started_at = web.AppKey("started_at", datetime)
-# settings.trusted_proxies, parsed once (see ticker.clientaddr).
+# settings.trusted_proxies, parsed once (see ticker.web.clientaddr).
 trusted_proxies: web.AppKey[tuple[Network, ...]] = web.AppKey("trusted_proxies")

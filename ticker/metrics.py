@@ -64,17 +64,3 @@ class Metrics:
         self.publish_latency = Histogram(
             "ticker_publish_seconds", "Time to fan a message out to local connections",
             registry=r, buckets=(0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5))
-        # Web Push (subscribers/): every send outcome, receipts, subscription changes.
-        self.push_outcomes = LabelCounts(
-            "ticker_push_sends", "Push requests by outcome (subscribers.policy)", "outcome")
-        self.push_receipts = LabelCounts(
-            "ticker_push_receipts", "Service-worker receipts by event", "event")
-        self.push_subscriptions = LabelCounts(
-            "ticker_push_subscription_changes", "Subscriptions created, updated, removed",
-            "change")
-        self.push_vapid_signatures = LabelCounts(
-            "ticker_push_vapid_signatures", "VAPID JWTs signed, by push-service origin",
-            "origin")
-        for family in (self.push_outcomes, self.push_receipts, self.push_subscriptions,
-                       self.push_vapid_signatures):
-            r.register(family)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ticker.clientaddr import parse_networks
+from ticker.web.clientaddr import parse_networks
 
 ENV_PREFIX = "TICKER_"
 
@@ -140,7 +140,7 @@ class Settings:
     # Client frames per second (token bucket, burst = 2x) before the connection is a flood.
     ws_max_client_rate: float = 20.0
     # Helper threads that write a large broadcast's frames beside the event loop (the GIL
-    # is released in ``send``); 0 writes everything on the loop thread. See ticker/fanout.py.
+    # is released in ``send``); 0 writes everything on the loop thread. See ticker/feed/fanout.py.
     # One suits two cores: the other core's share of the sends takes it.
     ws_writer_threads: int = 1
     # Broadcasts to fewer subscribers than this stay on the loop thread: for them handing

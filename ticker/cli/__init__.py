@@ -8,13 +8,15 @@ from collections.abc import Callable, Sequence
 
 import aiohttp
 
+import subscribers.cli
 from ticker import __version__
-from ticker.cli import alerts, feed, serve, tokens, vapid
+from ticker.cli import feed, serve, tokens
 from ticker.settings import Settings, SettingsError, load_settings
 
 Command = Callable[[argparse.Namespace, Settings], int]
 
-MODULES = [serve, feed, tokens, vapid, alerts]
+# The platform's commands, then those of the parts plugged in (Web Push: vapid, alerts).
+MODULES = [serve, feed, tokens, subscribers.cli]
 
 
 class CliError(Exception):

@@ -6,9 +6,9 @@ import argparse
 import asyncio
 from typing import Any
 
-from ticker import tokens
-from ticker.db import open_database
 from ticker.settings import Settings
+from ticker.storage import open_database
+from ticker.web import tokens
 
 
 def register(sub: Any) -> None:

@@ -179,7 +179,7 @@ class Hub:
         self.channels: dict[str, Channel] = {}
         self._subscribers: dict[str, dict[Sink, None]] = {}
         # How a message reaches its subscribers; a node may install one that spreads the
-        # writes over threads (ticker.fanout). Must deliver to every sink before returning.
+        # writes over threads (ticker.feed.fanout). Must deliver to every sink before returning.
         self.fanout: Callable[[Message, list[Sink]], None] = deliver_each
         for name in names:
             self.add_channel(name)

@@ -18,8 +18,8 @@ from aiohttp import web
 from apscheduler.triggers.interval import IntervalTrigger
 
 from ticker import appkeys
+from ticker.feed.publisher import Publisher
 from ticker.metrics import Metrics
-from ticker.publisher import Publisher
 from ticker.settings import SourceSettings
 from ticker.sources.parse import (
     MalformedDocument,
@@ -29,6 +29,7 @@ from ticker.sources.parse import (
     on_not_modified,
     parse_document,
 )
+from ticker.sources.state import SourceState
 
 if TYPE_CHECKING:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -36,28 +37,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("ticker.sources")
 
 CHUNK_BYTES = 64 * 1024
-
-
-@dataclass
-class SourceState:
-    """What the poller remembers of one source between fetches (and shows to operators)."""
-
-    name: str
-    # Validators of the last document that read well; a 304 against them means "still good".
-    etag: str | None = None
-    last_modified: str | None = None
-    # The last payload published on data:<name>: the last good values and the stale flag.
-    payload: dict[str, Any] | None = None
-    last_fetch_at: datetime | None = None
-    last_error: str | None = None
-
-    @property
-    def stale(self) -> bool:
-        return self.payload is not None and bool(self.payload["stale"])
-
-    @property
-    def values(self) -> dict[str, Any] | None:
-        return None if self.payload is None else dict(self.payload["values"])
 
 
 class FetchError(Exception):

@@ -20,11 +20,11 @@ from aiohttp import web
 from ticker import appkeys
 from ticker.errors import ApiError
 from ticker.feed import wire
-from ticker.feed.channels import Hub, Message, Position
+from ticker.feed.channels import Hub, Position
+from ticker.feed.connections import SseConnection
 from ticker.feed.session import CHANNEL_RE, MAX_CHANNELS_PER_SESSION
-from ticker.metrics import Metrics
 
-log = logging.getLogger("ticker.sse")
+log = logging.getLogger("ticker.feed.sse")
 
 KEEPALIVE_SECONDS = 15.0
 
@@ -48,47 +48,6 @@ def parse_last_event_id(value: str, hub: Hub, names: list[str]) -> dict[str, Pos
         for name in names:
             out[name] = Position("stale", 0)
     return out
-
-
-class SseConnection:
-    __slots__ = ("chunked", "closed", "done", "limit", "metrics", "positions", "transport")
-
-    def __init__(self, transport: asyncio.Transport, chunked: bool, limit: int,
-                 metrics: Metrics) -> None:
-        self.transport = transport
-        self.chunked = chunked
-        self.limit = limit
-        self.metrics = metrics
-        self.positions: dict[str, str] = {}
-        self.closed = False
-        self.done = asyncio.Event()
-
-    def event_id(self) -> str:
-        return ",".join(self.positions.values())
-
-    def deliver(self, msg: Message) -> None:
-        self.positions[msg.channel] = f"{msg.epoch}:{msg.offset}"
-        self.write(wire.sse_event(msg.sse_data, self.event_id()))
-
-    def write(self, body: bytes) -> None:
-        if self.closed:
-            return
-        transport = self.transport
-        if transport.is_closing():
-            self.close()
-            return
-        if transport.get_write_buffer_size() > self.limit:
-            self.metrics.slow_consumer_disconnects.labels("sse").inc()
-            log.info("slow consumer dropped", extra={"transport": "sse"})
-            self.close()
-            transport.abort()
-            return
-        transport.write(wire.http_chunk(body) if self.chunked else body)
-        self.metrics.delivered.counts["sse"] += 1
-
-    def close(self) -> None:
-        self.closed = True
-        self.done.set()
 
 
 def _channels(request: web.Request, hub: Hub) -> list[str]:

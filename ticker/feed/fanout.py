@@ -26,14 +26,14 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from ticker.feed.channels import Message, Sink, deliver_each
+from ticker.feed.connections import WsConnection
 from ticker.metrics import Metrics
-from ticker.ws import WsConnection
 
 
 def py_write_all(frame: bytes, fds: array[int]) -> list[tuple[int, int]]:
     """Write ``frame`` to each descriptor; returns (index, bytes sent or -1) for those not
     written whole. Runs on any thread: it touches nothing but the descriptors. The C
-    version (``ticker/_fanout.c``) does the same with the GIL released once, not per write."""
+    version (``ticker/feed/_fanout.c``) does the same with the GIL released once, not per write."""
     short: list[tuple[int, int]] = []
     size = len(frame)
     for i, fd in enumerate(fds):
@@ -50,7 +50,7 @@ def py_write_all(frame: bytes, fds: array[int]) -> list[tuple[int, int]]:
 
 write_all: Callable[[bytes, array[int]], list[tuple[int, int]]]
 try:
-    from ticker._fanout import write_all
+    from ticker.feed._fanout import write_all
 except ImportError:  # built without a C compiler
     write_all = py_write_all
 

@@ -11,7 +11,7 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from ticker.db import Database
+from ticker.storage.database import Database
 
 TOKEN_PREFIX = "tk_"
 ROLES = ("editor", "admin")

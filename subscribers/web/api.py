@@ -7,14 +7,17 @@ import socket
 
 from aiohttp import web
 
-from subscribers import alerts, openapi, store, validate, vapid
-from subscribers.endpoints import check_addresses, check_endpoint
+from subscribers import alerts, validate
+from subscribers import subscriptions as store
+from subscribers.crypto import vapid
+from subscribers.pushclient.endpoints import check_addresses, check_endpoint
 from subscribers.service import PUSH, PushService
+from subscribers.web import openapi
 from ticker import appkeys
-from ticker.auth import require_token
-from ticker.clientaddr import client_address
-from ticker.db import Database
 from ticker.errors import ApiError, read_json
+from ticker.storage.database import Database
+from ticker.web.auth import require_token
+from ticker.web.clientaddr import client_address
 
 SUBSCRIPTION_MAX_BYTES = 4 * 1024  # a PushSubscription with topics is well under 1 KiB
 RECEIPT_MAX_BYTES = 1024
@@ -40,7 +43,7 @@ def _limit(limiter_ok: bool, retry_after: float) -> None:
 
 
 def _client(request: web.Request) -> str:
-    """Who the request is from, for the per-client limits (proxies: ticker.clientaddr)."""
+    """Who the request is from, for the per-client limits (proxies: ticker.web.clientaddr)."""
     trusted = request.app[appkeys.trusted_proxies]
     return client_address(request.remote, request.headers.getall("X-Forwarded-For", []), trusted)
 
@@ -71,7 +74,7 @@ async def subscribe(request: web.Request) -> web.Response:
                            "/api/push/vapid-public-key and subscribe again.")
         key_id = found
     created = await store.upsert(db, sub, key_id, now)
-    request.app[appkeys.metrics].push_subscriptions.inc("created" if created else "updated")
+    request.app[PUSH].metrics.subscriptions.inc("created" if created else "updated")
     return web.json_response({"topics": list(sub.topics), "language": sub.language,
                               "timezone": sub.timezone}, status=201)
 
@@ -81,7 +84,7 @@ async def unsubscribe(request: web.Request) -> web.Response:
     endpoint, auth = validate.parse_unsubscribe(await read_json(request, SUBSCRIPTION_MAX_BYTES))
     if not await store.unsubscribe(db, endpoint, auth):
         raise ApiError("unknown_subscription")
-    request.app[appkeys.metrics].push_subscriptions.inc("removed")
+    request.app[PUSH].metrics.subscriptions.inc("removed")
     return web.Response(status=204)
 
 
@@ -93,7 +96,7 @@ async def receipt(request: web.Request) -> web.Response:
     if not await alerts.exists(db, alert_id):
         raise ApiError("unknown_alert")
     await alerts.record_receipt(db, alert_id, event)
-    request.app[appkeys.metrics].push_receipts.inc(event)
+    request.app[PUSH].metrics.receipts.inc(event)
     return web.Response(status=204)
 
 

@@ -6,9 +6,10 @@ import argparse
 import asyncio
 from typing import Any
 
-from subscribers import vapid
-from ticker.db import open_database
+from subscribers.crypto import vapid
+from subscribers.migrations import WITH_PLATFORM
 from ticker.settings import Settings
+from ticker.storage import open_database
 
 
 def register(sub: Any) -> None:
@@ -30,7 +31,7 @@ def register(sub: Any) -> None:
 
 
 async def _show(args: argparse.Namespace, settings: Settings) -> int:
-    db = await open_database(settings.database_url_resolved)
+    db = await open_database(settings.database_url_resolved, WITH_PLATFORM)
     try:
         current = await vapid.ensure_key(db)
         if args.all:
@@ -45,7 +46,7 @@ async def _show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _rotate(settings: Settings) -> int:
-    db = await open_database(settings.database_url_resolved)
+    db = await open_database(settings.database_url_resolved, WITH_PLATFORM)
     try:
         await vapid.ensure_key(db)  # a first rotation keeps the original key too
         print((await vapid.add_key(db)).public_key)

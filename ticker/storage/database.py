@@ -229,22 +229,3 @@ class PostgresDatabase:
 
     async def close(self) -> None:
         await self._pool.close()
-
-
-async def open_database(url: str) -> Database:
-    """Open the database a URL names and bring its schema up to date."""
-    from ticker.schema import migrate
-
-    db: Database
-    if url.startswith("sqlite:///"):
-        db = await SqliteDatabase.open(Path(url.removeprefix("sqlite:///")))
-    elif url.startswith(("postgresql://", "postgres://")):
-        db = await PostgresDatabase.open(url)
-    else:
-        raise ValueError(f"unsupported database URL scheme: {url.split(':', 1)[0]!r}")
-    try:
-        await migrate(db)
-    except BaseException:
-        await db.close()
-        raise
-    return db

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from ticker import appkeys
 from ticker.errors import ApiError
-from ticker.tokens import TokenInfo, verify_token
+from ticker.web.tokens import TokenInfo, verify_token
 
 
 async def require_token(request: web.Request, role: str = "editor") -> TokenInfo:

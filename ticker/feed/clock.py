@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ticker.publisher import Publisher
+from ticker.feed.publisher import Publisher
 
 
 def clock_data(now: datetime, timezone: str, label: str) -> dict[str, Any]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from ticker import appkeys
-from ticker.auth import require_token
 from ticker.errors import ApiError, read_json
 from ticker.feed.items import validate_item
 from ticker.feed.session import CHANNEL_RE
+from ticker.web.auth import require_token
 
 
 def _channel(request: web.Request) -> str:

@@ -12,9 +12,10 @@ import asyncio
 import contextlib
 import logging
 
-from subscribers import alerts, deliveries
-from subscribers.engine import DEFERRED_PAUSE, Clock, Engine
-from ticker.db import Database
+from subscribers import alerts
+from subscribers.delivery import store as deliveries
+from subscribers.delivery.engine import DEFERRED_PAUSE, Clock, Engine
+from ticker.storage.database import Database
 
 log = logging.getLogger("ticker.push")
 

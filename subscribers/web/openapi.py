@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ticker.openapi import describe
+from ticker.web.openapi import describe
 
 _S = {"type": "string"}
 _B64 = {"type": "string", "pattern": "^[A-Za-z0-9_-]+={0,2}$"}

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from subscribers.payload import MAX_PLAINTEXT_BYTES
+from subscribers.delivery.payload import MAX_PLAINTEXT_BYTES
 
 RECORD_SIZE = 4096  # larger than any payload we send, so there is exactly one record
 _CURVE = ec.SECP256R1()

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from subscribers.validate import b64url_decode, b64url_encode
-from ticker.db import Database
+from ticker.storage.database import Database
 
 JWT_LIFETIME = 12 * 3600.0  # RFC 8292 allows up to 24 h; stay well inside it
 JWT_RENEW_AFTER = 6 * 3600.0  # re-sign at half-life so no request carries a near-expired JWT

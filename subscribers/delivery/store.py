@@ -2,7 +2,7 @@
 
 Delivery states: ``pending`` (never tried), ``sending`` (claimed: may be on the wire),
 ``retry`` (waiting for ``next_attempt_at``), and the final states of
-:data:`subscribers.store.FINAL_STATES`.
+:data:`subscribers.subscriptions.FINAL_STATES`.
 
 **At most once.** A row is marked ``sending`` and that mark is committed *before* its
 request leaves. After a crash, rows still ``sending`` may or may not have reached the push
@@ -23,8 +23,8 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any
 
-from subscribers import store
-from ticker.db import Database
+from subscribers import subscriptions as store
+from ticker.storage.database import Database
 
 RESULT_BATCH = 256
 CLAIM_CHUNK = 500  # ids per statement: well inside every backend's parameter limit

@@ -3,7 +3,7 @@
 Why not aiohttp's client: a push is a ~300-byte POST answered by an empty 201, and the
 benchmark (bench/README.md, "Push throughput") measured aiohttp's request machinery at
 about 125 µs of CPU per request, twice the encryption. This client does only what the
-sender needs, with the protocol itself in :mod:`subscribers.http11` (no I/O):
+sender needs, with the protocol itself in :mod:`subscribers.pushclient.http11` (no I/O):
 
 * a pool of persistent connections per push-service origin, at most
   ``connections_per_host`` per origin and ``connections`` in all; one request at a time
@@ -29,8 +29,8 @@ import ssl
 from dataclasses import dataclass, field
 from typing import Any
 
-from subscribers.endpoints import is_public
-from subscribers.http11 import ProtocolError, Response, ResponseParser, encode_request
+from subscribers.pushclient.endpoints import is_public
+from subscribers.pushclient.http11 import ProtocolError, Response, ResponseParser, encode_request
 
 IDLE_TIMEOUT = 15.0  # seconds; below the usual server keep-alive, so we close first
 DNS_TTL = 300.0

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from subscribers.validate import SubscriptionIn
-from ticker.db import Database, Executor
+from ticker.storage.database import Database, Executor
 
-# Delivery states that end a delivery (see subscribers.policy and subscribers.deliveries).
+# Delivery states that end a delivery (see subscribers.delivery.policy and .store).
 FINAL_STATES = ("sent", "gone", "failed", "gave_up", "expired", "unknown", "cancelled")
 _FINAL_SQL = ", ".join(f"'{s}'" for s in FINAL_STATES)
 

@@ -2,7 +2,7 @@
 
 Connections are kept alive and pooled per push-service origin
 (``connections_per_host``), so a 100,000-reader alert rides a few dozen connections.
-The client is :class:`subscribers.httpclient.HttpClient`, which also refuses, at every
+The client is :class:`subscribers.pushclient.client.HttpClient`, which also refuses, at every
 connect, a host that resolves to a non-public address (DNS rebinding), except the
 ``http://host:port`` allow-list entries (test stand-ins).
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from subscribers.http11 import ProtocolError
-from subscribers.httpclient import HttpClient
+from subscribers.pushclient.client import HttpClient
+from subscribers.pushclient.http11 import ProtocolError
 
 LOG_BODY_CHARS = 500
 

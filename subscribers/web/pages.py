@@ -2,7 +2,7 @@
 
 Both scripts are static files with one placeholder, ``{} /* @ticker-config */``, which is
 replaced by this site's settings as JSON once, when the app is built. The served text changes
-only when the settings do, so the ETag (from :func:`ticker.pages.script_response`) stays
+only when the settings do, so the ETag (from :func:`ticker.web.pages.script_response`) stays
 stable between restarts and browsers revalidate cheaply.
 """
 
@@ -17,8 +17,8 @@ from typing import Any
 from aiohttp import web
 
 from ticker import appkeys
-from ticker.pages import script_response
 from ticker.settings import Settings
+from ticker.web.pages import script_response
 
 CONFIG_MARK = "{} /* @ticker-config */"
 

@@ -1,8 +1,8 @@
 """The delivery engine: works through an alert's due deliveries with a bounded worker pool.
 
 A pass reads due rows page by page into a small queue; ``concurrency`` workers each claim a
-row (durably, see :mod:`subscribers.deliveries`), encrypt, POST on the shared session and
-hand the answer to :func:`subscribers.policy.decide`. Nothing here decides what a status
+row (durably, see :mod:`subscribers.delivery.store`), encrypt, POST on the shared session and
+hand the answer to :func:`subscribers.delivery.policy.decide`. Nothing here decides what a status
 means, and nothing sleeps on the wall clock: the clock is a parameter, so tests drive
 Retry-After and backoff by moving time.
 """
@@ -19,15 +19,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from subscribers import alerts, deliveries
-from subscribers.deliveries import DeliveryWriter, Due, Result
-from subscribers.encryptor import Encryptor, HelperExited, InlineEncryptor
-from subscribers.payload import topic_header
-from subscribers.policy import Decision, decide
-from subscribers.sender import Reply, Sender
-from subscribers.vapid import JwtCache, KeyRing
-from ticker.db import Database
-from ticker.metrics import Metrics
+from subscribers import alerts
+from subscribers.crypto.encryptor import Encryptor, HelperExited, InlineEncryptor
+from subscribers.crypto.vapid import JwtCache, KeyRing
+from subscribers.delivery import store as deliveries
+from subscribers.delivery.payload import topic_header
+from subscribers.delivery.policy import Decision, decide
+from subscribers.delivery.sender import Reply, Sender
+from subscribers.delivery.store import DeliveryWriter, Due, Result
+from subscribers.metrics import PushMetrics
+from ticker.storage.database import Database
 
 log = logging.getLogger("ticker.push")
 
@@ -87,7 +88,7 @@ def origin_of(endpoint: str) -> str:
 
 class Engine:
     def __init__(self, db: Database, sender: Sender, keys: KeyRing, jwts: JwtCache,
-                 clock: Clock, *, metrics: Metrics | None = None, concurrency: int = 64,
+                 clock: Clock, *, metrics: PushMetrics | None = None, concurrency: int = 64,
                  max_attempts: int = 6, rand: Callable[[], float] = random.random,
                  encryptor: Encryptor | None = None) -> None:
         self.db, self.sender, self.keys, self.jwts, self.clock = db, sender, keys, jwts, clock
@@ -235,7 +236,7 @@ class Engine:
         if decision.pause_host_until is not None:
             self.pauses[origin] = max(self.pauses.get(origin, 0.0), decision.pause_host_until)
         if self.metrics is not None:
-            self.metrics.push_outcomes.inc(decision.outcome)
+            self.metrics.outcomes.inc(decision.outcome)
         if decision.state == "sent":
             self.vapid_rejected_by.discard(origin)
         if decision.vapid_problem and origin not in self.vapid_rejected_by:

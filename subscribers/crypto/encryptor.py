@@ -25,9 +25,9 @@ from collections.abc import Sequence
 from multiprocessing.process import BaseProcess
 from typing import Protocol
 
-from subscribers.encrypt import encrypt
+from subscribers.crypto.encrypt import encrypt
 
-log = logging.getLogger("subscribers.encryptor")
+log = logging.getLogger("subscribers.crypto.encryptor")
 
 Keys = tuple[bytes, bytes]  # (p256dh, auth)
 

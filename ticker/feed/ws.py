@@ -13,107 +13,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
 
 from aiohttp import WSMsgType, web
 
 from ticker import appkeys
 from ticker.feed import wire
-from ticker.feed.channels import Message
+from ticker.feed.connections import Connections, WsConnection
 from ticker.feed.session import Reply, Session
-from ticker.metrics import Metrics
 
-log = logging.getLogger("ticker.ws")
-
-# How long a dropped client gets to read its close frame before the socket is aborted.
-CLOSE_GRACE_SECONDS = 2.0
-
+log = logging.getLogger("ticker.feed.ws")
 
 def wall_ms() -> int:
     return int(time.time() * 1000)
-
-
-class Connections:
-    """Open feed connections of this node, for shutdown and the gauge."""
-
-    def __init__(self) -> None:
-        self.ws: dict[WsConnection, None] = {}
-        self.sse: dict[Any, None] = {}
-
-    def __len__(self) -> int:
-        return len(self.ws) + len(self.sse)
-
-
-def plain_socket_fd(transport: asyncio.BaseTransport) -> int:
-    """The socket's descriptor if ``transport`` writes unencrypted bytes to it, else -1."""
-    sock = transport.get_extra_info("socket")
-    if sock is None or transport.get_extra_info("sslcontext") is not None:
-        return -1
-    fd: int = sock.fileno()
-    return fd
-
-
-class WsConnection:
-    """A :class:`~ticker.feed.channels.Sink` writing frames straight to one transport."""
-
-    __slots__ = ("closed", "fd", "limit", "metrics", "seen", "session", "transport", "ws")
-
-    def __init__(self, ws: web.WebSocketResponse, transport: asyncio.Transport, limit: int,
-                 metrics: Metrics) -> None:
-        self.ws = ws
-        self.transport = transport
-        self.limit = limit
-        self.metrics = metrics
-        self.closed = False
-        self.seen = time.monotonic()  # when the peer last sent anything (pong included)
-        self.session: Session | None = None
-        self.fd = plain_socket_fd(transport)
-
-    def finish_direct(self, frame: bytes, sent: int) -> None:
-        """After a direct write of ``sent`` bytes of ``frame`` (-1: the socket failed)."""
-        if sent < 0:
-            self.detach()
-            self.transport.abort()
-        elif sent < len(frame):
-            self.transport.write(frame[sent:])  # asyncio sends the rest when it can
-
-    def deliver(self, msg: Message) -> None:
-        self._write(msg.ws_frame)
-
-    def send_reply(self, reply: Reply) -> None:
-        for item in reply.out:
-            self._write(item.ws_frame if isinstance(item, Message) else wire.ws_text_frame(item))
-
-    def _write(self, frame: bytes) -> None:
-        if self.closed:
-            return
-        transport = self.transport
-        if transport.is_closing():
-            self.detach()
-            return
-        if transport.get_write_buffer_size() > self.limit:
-            self.drop(wire.CLOSE_TRY_AGAIN, "slow consumer: reconnect and resume")
-            self.metrics.slow_consumer_disconnects.labels("ws").inc()
-            log.info("slow consumer dropped", extra={"transport": "ws"})
-            return
-        transport.write(frame)
-        self.metrics.delivered.counts["ws"] += 1
-
-    def detach(self) -> None:
-        """Stop delivering to this connection and leave every channel (idempotent)."""
-        self.closed = True
-        if self.session is not None:
-            self.session.close()
-
-    def drop(self, code: int, reason: str) -> None:
-        """Stop sending, queue a close frame behind what is buffered, abort after a grace."""
-        if self.closed:
-            return
-        self.detach()
-        transport = self.transport
-        if not transport.is_closing():
-            transport.write(wire.ws_close_frame(code, reason))
-            asyncio.get_running_loop().call_later(CLOSE_GRACE_SECONDS, transport.abort)
 
 
 async def ws_handler(request: web.Request) -> web.StreamResponse:

@@ -1,16 +1,13 @@
-"""Pages and scripts served to browsers, plus ``/healthz`` and ``/metrics``."""
+"""Pages and scripts served to browsers: the demo page and the widget."""
 
 from __future__ import annotations
 
 import hashlib
 import html
-import json
-from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ticker import appkeys
 
@@ -47,38 +44,6 @@ async def index(request: web.Request) -> web.Response:
                         headers={"Cache-Control": "no-cache"})
 
 
-async def healthz(request: web.Request) -> web.Response:
-    app = request.app
-    db_ok = True
-    try:
-        await app[appkeys.database].fetchone("SELECT 1 AS ok")
-    except Exception:
-        db_ok = False
-    started = app[appkeys.started_at]
-    parts = {name: check() for name, check in app[appkeys.health_checks].items()}
-    degraded = not db_ok or any(p.get("status") == "degraded" for p in parts.values())
-    body = {
-        "status": "degraded" if degraded else "ok",
-        "database": "ok" if db_ok else "error",
-        "connections": len(app[appkeys.connections]),
-        "uptime_seconds": int((datetime.now(UTC) - started).total_seconds()),
-        **parts,
-    }
-    # Only a dead database makes the node unhealthy (503) for a load balancer: a push
-    # problem is an operator's to fix and a restart would not help.
-    return web.Response(text=json.dumps(body), content_type="application/json",
-                        status=200 if db_ok else 503)
-
-
-async def metrics(request: web.Request) -> web.Response:
-    registry = request.app[appkeys.metrics].registry
-    resp = web.Response(body=generate_latest(registry))
-    resp.headers["Content-Type"] = CONTENT_TYPE_LATEST
-    return resp
-
-
 def setup(app: web.Application) -> None:
     app.router.add_get("/", index)
     app.router.add_get("/widget.js", widget_js)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", metrics)

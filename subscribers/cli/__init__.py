@@ -1,0 +1,12 @@
+"""Web Push's commands (``ticker vapid``, ``ticker alerts``), registered by ``ticker.cli``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from subscribers.cli import alerts, vapid
+
+
+def register(sub: Any) -> None:
+    vapid.register(sub)
+    alerts.register(sub)

@@ -1,0 +1,151 @@
+"""The feed's connections as sinks: each writes pre-encoded frames straight to its transport.
+
+A message's frame is encoded once (:attr:`Message.ws_frame`, :attr:`Message.sse_data`) and
+written to each connection's transport synchronously, so fan-out to N clients is N
+``transport.write`` calls and no tasks. Each transport's unsent bytes are the connection's
+send buffer; one that passes the limit belongs to a client that stopped keeping up, which
+is dropped (WebSocket: told 1013, try again later), so one slow reader never holds memory
+or time that others need. :class:`Connections` is the node's registry of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from aiohttp import web
+
+from ticker.feed import wire
+from ticker.feed.channels import Message
+from ticker.feed.session import Reply, Session
+from ticker.metrics import Metrics
+
+log = logging.getLogger("ticker.feed")
+
+# How long a dropped client gets to read its close frame before the socket is aborted.
+CLOSE_GRACE_SECONDS = 2.0
+
+
+class Connections:
+    """Open feed connections of this node, for shutdown and the gauge."""
+
+    def __init__(self) -> None:
+        self.ws: dict[WsConnection, None] = {}
+        self.sse: dict[SseConnection, None] = {}
+
+    def __len__(self) -> int:
+        return len(self.ws) + len(self.sse)
+
+
+def plain_socket_fd(transport: asyncio.BaseTransport) -> int:
+    """The socket's descriptor if ``transport`` writes unencrypted bytes to it, else -1."""
+    sock = transport.get_extra_info("socket")
+    if sock is None or transport.get_extra_info("sslcontext") is not None:
+        return -1
+    fd: int = sock.fileno()
+    return fd
+
+
+class WsConnection:
+    """A :class:`~ticker.feed.channels.Sink` writing frames straight to one transport."""
+
+    __slots__ = ("closed", "fd", "limit", "metrics", "seen", "session", "transport", "ws")
+
+    def __init__(self, ws: web.WebSocketResponse, transport: asyncio.Transport, limit: int,
+                 metrics: Metrics) -> None:
+        self.ws = ws
+        self.transport = transport
+        self.limit = limit
+        self.metrics = metrics
+        self.closed = False
+        self.seen = time.monotonic()  # when the peer last sent anything (pong included)
+        self.session: Session | None = None
+        self.fd = plain_socket_fd(transport)
+
+    def finish_direct(self, frame: bytes, sent: int) -> None:
+        """After a direct write of ``sent`` bytes of ``frame`` (-1: the socket failed)."""
+        if sent < 0:
+            self.detach()
+            self.transport.abort()
+        elif sent < len(frame):
+            self.transport.write(frame[sent:])  # asyncio sends the rest when it can
+
+    def deliver(self, msg: Message) -> None:
+        self._write(msg.ws_frame)
+
+    def send_reply(self, reply: Reply) -> None:
+        for item in reply.out:
+            self._write(item.ws_frame if isinstance(item, Message) else wire.ws_text_frame(item))
+
+    def _write(self, frame: bytes) -> None:
+        if self.closed:
+            return
+        transport = self.transport
+        if transport.is_closing():
+            self.detach()
+            return
+        if transport.get_write_buffer_size() > self.limit:
+            self.drop(wire.CLOSE_TRY_AGAIN, "slow consumer: reconnect and resume")
+            self.metrics.slow_consumer_disconnects.labels("ws").inc()
+            log.info("slow consumer dropped", extra={"transport": "ws"})
+            return
+        transport.write(frame)
+        self.metrics.delivered.counts["ws"] += 1
+
+    def detach(self) -> None:
+        """Stop delivering to this connection and leave every channel (idempotent)."""
+        self.closed = True
+        if self.session is not None:
+            self.session.close()
+
+    def drop(self, code: int, reason: str) -> None:
+        """Stop sending, queue a close frame behind what is buffered, abort after a grace."""
+        if self.closed:
+            return
+        self.detach()
+        transport = self.transport
+        if not transport.is_closing():
+            transport.write(wire.ws_close_frame(code, reason))
+            asyncio.get_running_loop().call_later(CLOSE_GRACE_SECONDS, transport.abort)
+
+
+class SseConnection:
+    __slots__ = ("chunked", "closed", "done", "limit", "metrics", "positions", "transport")
+
+    def __init__(self, transport: asyncio.Transport, chunked: bool, limit: int,
+                 metrics: Metrics) -> None:
+        self.transport = transport
+        self.chunked = chunked
+        self.limit = limit
+        self.metrics = metrics
+        self.positions: dict[str, str] = {}
+        self.closed = False
+        self.done = asyncio.Event()
+
+    def event_id(self) -> str:
+        return ",".join(self.positions.values())
+
+    def deliver(self, msg: Message) -> None:
+        self.positions[msg.channel] = f"{msg.epoch}:{msg.offset}"
+        self.write(wire.sse_event(msg.sse_data, self.event_id()))
+
+    def write(self, body: bytes) -> None:
+        if self.closed:
+            return
+        transport = self.transport
+        if transport.is_closing():
+            self.close()
+            return
+        if transport.get_write_buffer_size() > self.limit:
+            self.metrics.slow_consumer_disconnects.labels("sse").inc()
+            log.info("slow consumer dropped", extra={"transport": "sse"})
+            self.close()
+            transport.abort()
+            return
+        transport.write(wire.http_chunk(body) if self.chunked else body)
+        self.metrics.delivered.counts["sse"] += 1
+
+    def close(self) -> None:
+        self.closed = True
+        self.done.set()

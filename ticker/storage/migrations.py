@@ -1,0 +1,79 @@
+"""Versioned migrations: each runs once, in its own transaction, in version order.
+
+Each part of the application owns its tables and its list of migrations (the platform's is
+:data:`MIGRATIONS`; Web Push keeps its own in ``subscribers/migrations.py``). Version numbers
+are one sequence shared by every part, so that one ``schema_migrations`` table records them
+all: a new migration takes the next free number, whichever part it belongs to. Never edit
+one that has shipped. SQL uses the type words of :data:`ticker.storage.database.TYPES` so it
+runs on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ticker.storage.database import Database, render
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+MIGRATIONS = (
+    Migration(1, "api tokens", (
+        """CREATE TABLE api_tokens (
+            id {pk},
+            name TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('editor', 'admin')),
+            token_hash TEXT NOT NULL UNIQUE,
+            created_at {float} NOT NULL,
+            last_used_at {float},
+            revoked_at {float}
+        )""",
+    )),
+)
+
+
+def ordered(migrations: Iterable[Migration]) -> list[Migration]:
+    """The migrations by version; two parts claiming one version is a programming error."""
+    by_version: dict[int, Migration] = {}
+    for m in migrations:
+        if m.version in by_version and by_version[m.version] != m:
+            raise ValueError(f"migration {m.version} is claimed by {by_version[m.version].name!r}"
+                             f" and {m.name!r}")
+        by_version[m.version] = m
+    return [by_version[v] for v in sorted(by_version)]
+
+
+async def migrate(db: Database, migrations: Iterable[Migration] = MIGRATIONS) -> int:
+    """Apply the migrations this database lacks; returns how many ran."""
+    await db.execute(render(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at {float} NOT NULL)",
+        db.dialect))
+    done = {r["version"] for r in await db.fetchall("SELECT version FROM schema_migrations")}
+    ran = 0
+    for version, name, statements in ((m.version, m.name, m.statements)
+                                      for m in ordered(migrations)):
+        if version in done:
+            continue
+        async with db.transaction() as tx:
+            if db.dialect == "postgres":
+                # Two nodes starting at once must not both migrate.
+                await tx.execute("SELECT pg_advisory_xact_lock(7411)")
+                again = await tx.fetchone(
+                    "SELECT 1 AS x FROM schema_migrations WHERE version = ?", (version,))
+                if again:
+                    continue
+            for sql in statements:
+                await tx.execute(render(sql, db.dialect))
+            await tx.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                (version, name, time.time()))
+        ran += 1
+    return ran
