@@ -104,7 +104,7 @@ def test_the_test_and_bench_extras_cover_what_tests_and_benchmarks_import() -> N
     runtime, extras = declared()
     tests = distributions(third_party_imports(sources("tests") + sorted(TEST_SUPPORT)))
     # bench/ starts servers through tests/support.py.
-    bench = distributions(third_party_imports(sources("bench") + [ROOT / "tests" / "support.py"]),
+    bench = distributions(third_party_imports([*sources("bench"), ROOT / "tests" / "support.py"]),
                           installed=False)
     assert sorted(tests - runtime - extras["test"]) == []
     assert sorted(bench - runtime - extras["bench"]) == []
