@@ -27,7 +27,7 @@
  * "ticker:state" and "ticker:message" events (they bubble). host.ticker offers
  * {state, offsetMs, now(), reconnect(), destroy()}.
  *
- * Protocol (see CONTRACT.md): a WebSocket at /ws carrying JSON frames. The widget
+ * Protocol (see docs/contract.md): a WebSocket at /ws carrying JSON frames. The widget
  * subscribes with the positions it has already seen, so a reconnect resumes where it left
  * off; when the server answers recovered:false (history does not reach back that far, or
  * the server restarted) it refetches recent headlines over HTTP. If WebSockets keep failing
