@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from tests.origin import Origin, start_origin
-from tests.support import CHROMIUM, CHROMIUM_ARGS, ServerProcess, chromium_available, need
+from tests.support import CHROMIUM_ARGS, ServerProcess, find_chromium, need
 
 
 @pytest.fixture
@@ -44,11 +44,15 @@ async def origin() -> AsyncIterator[Origin]:
 @pytest.fixture
 async def browser() -> AsyncIterator[Any]:
     """Real Chromium (Debian's), driven by Playwright; never a downloaded browser."""
-    need(chromium_available(), f"Chromium is not installed at {CHROMIUM}")
+    executable = find_chromium()
+    need(executable is not None, "Chromium is not installed (not $TICKER_CHROMIUM, "
+                                 "/usr/bin/chromium, nor chromium or chromium-browser on PATH)")
+    assert executable is not None
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        b = await pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS,
+                                     headless=True)
         try:
             yield b
         finally:

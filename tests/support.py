@@ -14,13 +14,15 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-CHROMIUM = os.environ.get("TICKER_TEST_CHROMIUM", "/usr/bin/chromium")
+# Where Debian's package puts it; elsewhere (Ubuntu's snap: /snap/bin) PATH finds it.
+DEFAULT_CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_NAMES = ("chromium", "chromium-browser")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run",
                  "--disable-quic"]
@@ -150,5 +152,25 @@ def running_server(data_dir: Path, **kwargs: object) -> Iterator[ServerProcess]:
         server.stop()
 
 
+def find_chromium(environ: Mapping[str, str] | None = None,
+                  default: str = DEFAULT_CHROMIUM) -> str | None:
+    """The Chromium executable the browser tests launch, or ``None``: ``TICKER_CHROMIUM``
+    (or the older ``TICKER_TEST_CHROMIUM``) when set, else Debian's path, else PATH.
+    The availability check and the launch both ask this, so they cannot disagree."""
+    env = os.environ if environ is None else environ
+    override = env.get("TICKER_CHROMIUM") or env.get("TICKER_TEST_CHROMIUM")
+    if override:
+        # An explicit choice is used or reported missing, never silently replaced.
+        return override if Path(override).is_file() and os.access(override, os.X_OK) else None
+    if os.access(default, os.X_OK):
+        return default
+    path = env.get("PATH", os.defpath)
+    for name in CHROMIUM_NAMES:
+        found = shutil.which(name, path=path)
+        if found:
+            return found
+    return None
+
+
 def chromium_available() -> bool:
-    return Path(CHROMIUM).exists() or shutil.which("chromium") is not None
+    return find_chromium() is not None

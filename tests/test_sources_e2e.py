@@ -21,7 +21,7 @@ async def next_data(ws: ClientConnection, channel: str) -> dict[str, Any]:
             return data
 
 
-async def test_served_data_ticker_turns_stale_on_a_malformed_document_and_keeps_serving(
+async def test_served_data_ticker_turns_stale_on_a_malformed_document_and_healthz_says_why(
     origin: Origin, server_factory: Any
 ) -> None:
     config = f"""
@@ -50,8 +50,13 @@ timeout = 2
 
     async with aiohttp.ClientSession() as client:
         async with client.get(srv.url + "/healthz") as resp:
-            assert resp.status == 200
-            assert (await resp.json())["status"] == "ok"
+            assert resp.status == 200  # degraded, not down: the feed still serves
+            health = await resp.json()
+        assert health["status"] == "degraded"
+        [failing] = health["sources"]["failing"]
+        assert failing["name"] == "covid19"
+        assert failing["reason"].startswith("last fetch failed: malformed: line 3")
+        assert "sample" not in health["sources"]  # a configured covid19 replaces the sample
         async with client.get(srv.url + "/metrics") as resp:
             metrics = await resp.text()
     assert ('ticker_source_fetch_errors_total{reason="malformed",source="covid19"}'

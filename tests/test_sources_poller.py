@@ -202,13 +202,22 @@ async def test_failure_keeps_the_last_value_marks_it_stale_once_and_counts(
         ("covid19", reason)}
 
 
-async def test_failure_before_any_good_value_publishes_nothing(rig: Rig, origin: Origin) -> None:
+async def test_failure_before_any_good_value_publishes_unavailable_once_then_the_value(
+        rig: Rig, origin: Origin) -> None:
     origin.body = MALFORMED
     await rig.poll()
-    assert rig.published == []
-    assert rig.state.payload is None
-    assert rig.errors("malformed") == 1
+    await rig.poll()
+    # Widgets learn the figures are unavailable (and whose they are), once.
+    unavailable = {"source": "covid19", "values": {}, "as_of": None,
+                   "attribution": "JHU CSSE", "stale": True}
+    assert rig.published == [unavailable]
+    assert rig.errors("malformed") == 2
     assert rig.state.last_error is not None and "not a whole number" in rig.state.last_error
+    assert rig.state.failure() == f"never fetched successfully: {rig.state.last_error}"
+    origin.body = GOOD
+    await rig.poll()
+    assert rig.published == [unavailable, fresh()]
+    assert rig.state.failure() is None
 
 
 @pytest.mark.parametrize("chunked", [True, False], ids=["no-content-length", "content-length"])

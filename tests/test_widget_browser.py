@@ -23,6 +23,7 @@ from aiohttp import web
 from playwright.async_api import Browser, Page, WebSocketRoute, expect
 
 from tests.support import ServerProcess
+from ticker.sources import sample
 
 pytestmark = pytest.mark.browser
 
@@ -210,8 +211,63 @@ async def test_data_ticker_shows_labelled_figures_with_attribution_and_marks_the
     site.put("/totals.json", "unavailable", "text/plain", status=503)
     # The next poll fails: the last figures stay, marked stale.
     await expect(stale).to_be_visible(timeout=5_000)
-    await expect(stale).to_have_text("Figures may be out of date")
+    await expect(stale).to_have_text("Live figures unavailable: these may be out of date")
     await expect(ticker.locator('.data-item[data-key="deaths"] dd')).to_have_text("4,109,346")
+
+
+async def test_a_fresh_server_shows_the_sample_figures_marked_as_a_sample(
+        tab: Tab, server: ServerProcess) -> None:
+    await open_demo(tab, server)
+    ticker = tab.page.locator('ticker-widget .data[data-channel="data:covid19"]')
+    await expect(ticker).to_be_visible()
+    figures = {"confirmed": ("Confirmed cases", "190,417,528"),
+               "recovered": ("Recoveries", "125,377,069"),
+               "deaths": ("Deaths", "4,088,864")}
+    for key, (label, number) in figures.items():
+        item = ticker.locator(f'.data-item[data-key="{key}"]')
+        await expect(item.locator("dt")).to_have_text(label)
+        await expect(item.locator("dd")).to_have_text(number)
+    await expect(ticker.locator(".data-meta")).to_have_text(
+        "Source: JHU CSSE · as of 04:21 GMT 19 July 2021")
+    await expect(ticker.locator(".data-meta a")).to_have_attribute("href", sample.URL)
+    await expect(ticker.locator(".data-note")).to_have_text(
+        "Sample data: global totals of 18 July 2021, not live")
+    await expect(ticker.locator(".data-stale")).to_be_hidden()
+    await expect(ticker.locator(".data-unavailable")).to_be_hidden()
+
+
+async def test_a_source_whose_origin_fails_shows_unavailable_with_its_attribution(
+        tab: Tab, server_factory: Callable[..., ServerProcess], site: LocalSite) -> None:
+    source_url = site.put("/totals.json", "down for maintenance", "text/plain", status=503)
+    server = server_factory(config=source_config(source_url))
+    await asyncio.to_thread(server.start)
+    await open_demo(tab, server)
+    ticker = tab.page.locator('ticker-widget .data[data-channel="data:covid19"]')
+    unavailable = ticker.locator(".data-unavailable")
+    await expect(unavailable).to_be_visible()
+    await expect(unavailable).to_have_text("Figures unavailable")
+    # Styled as a warning, not as plain text.
+    assert await unavailable.evaluate("e => getComputedStyle(e).fontWeight") == "600"
+    await expect(ticker.locator(".data-meta")).to_have_text("Source: JHU CSSE")
+    await expect(ticker).to_have_attribute("data-status", "unavailable")
+    await expect(ticker.locator(".data-item")).to_have_count(0)
+
+    # The origin comes back: the figures replace the notice.
+    site.put("/totals.json", json.dumps(TOTALS), "application/json")
+    await expect(ticker.locator('.data-item[data-key="deaths"] dd')).to_have_text(
+        "4,109,346", timeout=5_000)
+    await expect(unavailable).to_be_hidden()
+
+
+async def test_a_data_channel_the_server_does_not_have_shows_unavailable(
+        tab: Tab, server: ServerProcess, site: LocalSite) -> None:
+    page_url = site.put("/page.html", f"""<!doctype html><html><body>
+        <script src="{server.url}/widget.js" data-channels="clock,data:ftse" async></script>
+        </body></html>""")
+    await tab.page.goto(page_url)
+    ticker = tab.page.locator('ticker-widget .data[data-channel="data:ftse"]')
+    await expect(ticker.locator(".data-unavailable")).to_be_visible(timeout=LIVE_TIMEOUT_MS)
+    await expect(ticker.locator(".data-meta")).to_be_hidden()
 
 
 # --- headlines ----------------------------------------------------------------------------

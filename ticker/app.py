@@ -25,6 +25,8 @@ from ticker.feed.fanout import Fanout
 from ticker.feed.publisher import Publisher
 from ticker.metrics import Metrics
 from ticker.settings import Settings
+from ticker.sources import sample
+from ticker.sources.state import SourceState, sources_health
 from ticker.storage import open_database
 from ticker.storage.migrations import MIGRATIONS, Migration
 from ticker.web import api, health, openapi, pages
@@ -36,7 +38,8 @@ BUILTIN_CHANNELS = ("clock", "headlines", "breaking")
 
 
 def feed_channels(settings: Settings) -> list[str]:
-    return [*BUILTIN_CHANNELS, *(f"data:{s.name}" for s in settings.sources)]
+    sample_channel = [f"data:{sample.NAME}"] if sample.enabled(settings) else []
+    return [*BUILTIN_CHANNELS, *(f"data:{s.name}" for s in settings.sources), *sample_channel]
 
 
 async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -72,6 +75,9 @@ async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
         from ticker.sources.poller import schedule_sources
 
         await schedule_sources(app, scheduler)
+    if sample.enabled(settings):
+        # Once: the sample never changes and is never fetched (see ticker.sources.sample).
+        await publisher.publish(f"data:{sample.NAME}", sample.payload())
     scheduler.start()
     yield
     scheduler.shutdown(wait=False)
@@ -119,6 +125,11 @@ def create_app(settings: Settings) -> web.Application:
     app[appkeys.connections] = Connections()
     app[appkeys.migrations] = list(MIGRATIONS)
     app[appkeys.health_checks] = {}
+    app[appkeys.source_states] = {}
+    sample_note = (f"data:{sample.NAME} is an offline sample (JHU CSSE, 18 July 2021)"
+                   if sample.enabled(settings) else None)
+    states: dict[str, SourceState] = app[appkeys.source_states]
+    app[appkeys.health_checks]["sources"] = lambda: sources_health(states, sample_note)
     app[appkeys.started_at] = datetime.now(UTC)
     app[appkeys.trusted_proxies] = parse_networks(settings.trusted_proxies)
     app.cleanup_ctx.extend([_database_ctx, _http_client_ctx, _scheduler_ctx,

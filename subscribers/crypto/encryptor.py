@@ -19,6 +19,7 @@ import contextlib
 import itertools
 import logging
 import multiprocessing
+import signal
 import socket
 import struct
 from collections.abc import Sequence
@@ -122,12 +123,21 @@ def decode_response(body: bytes) -> list[bytes | ValueError]:
 def helper_main(sock: socket.socket) -> None:
     """A helper process: answer batches until the server closes its end (or dies, which
     closes it too: no watchdog needed). An empty frame with id 0 first says it is warm."""
+    # Ctrl-C in a terminal reaches the whole process group: the server shuts down and
+    # closes our socket, which is how we learn to stop, without a KeyboardInterrupt here.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _warm()
-    with sock, sock.makefile("rb") as stream:
+    # A server that dies (SIGKILL, OOM) with answers it never read or requests still queued
+    # resets the socket or breaks the pipe instead of closing it cleanly. Either way the
+    # work is moot and the server's log (our inherited stderr) should not get a traceback.
+    with contextlib.suppress(ConnectionError), sock, sock.makefile("rb") as stream:
         sock.sendall(_HEAD.pack(0, READY))
         while len(head := stream.read(_HEAD.size)) == _HEAD.size:
             size, batch_id = _HEAD.unpack(head)
-            plaintext, keys = decode_request(stream.read(size))
+            body = stream.read(size)
+            if len(body) != size:
+                return  # the server went away mid-request
+            plaintext, keys = decode_request(body)
             sock.sendall(encode_response(batch_id, encrypt_batch(plaintext, keys)))
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from ticker.app import create_app
-from ticker.logs import setup_logging
+from ticker.logs import redact, setup_logging
 from ticker.settings import Settings
 
 log = logging.getLogger("ticker.serve")
@@ -30,7 +30,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.print_config:
         import json
 
-        print(json.dumps(settings.redacted(), indent=2))
+        # redact: a database URL may carry a password (postgresql://user:password@host).
+        print(redact(json.dumps(settings.redacted(), indent=2)))
         return 0
     log.info("starting", extra={"settings": settings.redacted()})
     if settings.mode == "demo":

@@ -258,9 +258,20 @@ def on_good_reading(previous: Mapping[str, Any] | None,
     return new if changed(previous, new) else None
 
 
-def on_failed_fetch(previous: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """The last good value, marked stale once; nothing when there is none or it already is."""
-    if previous is None or previous["stale"]:
+def unavailable_payload(source: str, attribution: str) -> dict[str, Any]:
+    """What ``data:<source>`` says before its first good document: no values, stale, and
+    whose figures they will be, so a widget can say "unavailable" rather than nothing."""
+    return {"source": source, "values": {}, "as_of": None, "attribution": attribution,
+            "stale": True}
+
+
+def on_failed_fetch(previous: Mapping[str, Any] | None,
+                    first: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+    """The last good value, marked stale once; nothing when it already is. With no value
+    yet, ``first`` (an :func:`unavailable_payload`), if given, once."""
+    if previous is None:
+        return None if first is None else dict(first)
+    if previous["stale"]:
         return None
     return {**previous, "stale": True}
 

@@ -28,6 +28,7 @@ from ticker.sources.parse import (
     on_good_reading,
     on_not_modified,
     parse_document,
+    unavailable_payload,
 )
 from ticker.sources.state import SourceState
 
@@ -107,7 +108,8 @@ async def poll_source(source: SourceSettings, state: SourceState,
             result = await _attempt(source, state, client, started)
             state.last_error = None
         except FetchError as exc:
-            result = Result("error", on_failed_fetch(state.payload))
+            result = Result("error", on_failed_fetch(
+                state.payload, unavailable_payload(source.name, source.attribution)))
             _count_failure(source, state, metrics, exc.reason, exc.detail)
         metrics.source_fetches.labels(source.name, result.outcome).inc()
         if result.update is not None:
@@ -176,8 +178,8 @@ async def schedule_sources(app: web.Application, scheduler: AsyncIOScheduler) ->
     client: aiohttp.ClientSession = app[appkeys.http_client]
     publisher: Publisher = app[appkeys.publisher]
     metrics: Metrics = app[appkeys.metrics]
-    states = {s.name: SourceState(s.name) for s in sources}
-    app[appkeys.source_states] = states
+    states = app[appkeys.source_states]  # created empty with the app: /healthz reads it
+    states.update({s.name: SourceState(s.name) for s in sources})
     await asyncio.gather(*(poll_source(s, states[s.name], client, publisher, metrics)
                            for s in sources))
     for s in sources:

@@ -19,15 +19,15 @@
  *   --ticker-font, --ticker-font-size, --ticker-fg, --ticker-muted, --ticker-bg,
  *   --ticker-border, --ticker-radius, --ticker-accent, --ticker-breaking-bg,
  *   --ticker-breaking-fg, --ticker-stale, --ticker-highlight
- * or through ::part(): root, bar, live, clock, status, breaking, data, stale, headlines,
- * headline.
+ * or through ::part(): root, bar, live, clock, status, breaking, data, stale, unavailable,
+ * headlines, headline.
  *
  * State for integrators and tests: the host element carries
  * data-state="connecting|live|reconnecting" and data-transport="ws|sse", and fires
  * "ticker:state" and "ticker:message" events (they bubble). host.ticker offers
  * {state, offsetMs, now(), reconnect(), destroy()}.
  *
- * Protocol (see CONTRACT.md): a WebSocket at /ws carrying JSON frames. The widget
+ * Protocol (see docs/contract.md): a WebSocket at /ws carrying JSON frames. The widget
  * subscribes with the positions it has already seen, so a reconnect resumes where it left
  * off; when the server answers recovered:false (history does not reach back that far, or
  * the server restarted) it refetches recent headlines over HTTP. If WebSockets keep failing
@@ -57,6 +57,9 @@
   const WS_FAILURES_BEFORE_SSE = 3;
   const MAX_RTT_MS = 10000; // a time sample slower than this says little about the offset
   const SAMPLE_REFRESH_MS = 60000; // after this, any sample may replace the best one
+  // A data channel's current value follows its "subscribed" frame at once; none by then
+  // means the source has no value to give (say so rather than show nothing).
+  const NO_VALUE_MS = 3000;
 
   const VALUE_LABELS = {
     confirmed: "Confirmed cases",
@@ -130,11 +133,14 @@
   white-space: nowrap;
 }
 .data-meta { margin: 0.35em 0 0; font-size: 0.75em; color: var(--ticker-muted, #6b6b6b); }
-.data-stale {
+.data-meta a { color: inherit; }
+.data-note { margin: 0.2em 0 0; font-size: 0.75em; font-style: italic; color: var(--ticker-muted, #6b6b6b); }
+.data-stale, .data-unavailable {
   display: inline-block; margin: 0.4em 0 0; padding: 0.1em 0.45em; border-radius: 3px;
   font-size: 0.75em; font-weight: 600;
   color: var(--ticker-stale, #8a5300); background: rgba(255, 170, 0, 0.16);
 }
+.data-unavailable { margin: 0; font-size: 0.9em; }
 .section-title {
   margin: 0; padding: 0.65em 0.8em 0.1em; font-size: 0.72em; font-weight: 700;
   letter-spacing: 0.08em; text-transform: uppercase; color: var(--ticker-muted, #6b6b6b);
@@ -609,12 +615,19 @@
         if (frame.type === "message") this.onMessage(frame);
         else if (frame.type === "subscribed") this.onSubscribed(frame);
         else if (frame.type === "time") this.onTime(frame);
-        else if (frame.type === "error" && typeof console !== "undefined") {
-          console.warn("ticker:", frame.code, frame.message);
-        }
+        else if (frame.type === "error") this.onError(frame);
       } catch (e) {
         // A frame we could not render must not take the connection down with it.
         if (typeof console !== "undefined") console.error("ticker: bad frame", e);
+      }
+    }
+
+    onError(frame) {
+      if (typeof console !== "undefined") console.warn("ticker:", frame.code, frame.message);
+      const ch = frame.channel;
+      if (frame.code === "unknown_channel" && typeof ch === "string" &&
+          ch.indexOf("data:") === 0 && this.cfg.channels.indexOf(ch) !== -1) {
+        this.showUnavailable(ch); // the server has no such source (not configured)
       }
     }
 
@@ -636,6 +649,11 @@
       // in a fresh numbering means it has none (the banner was lost with a restart).
       if (ch === "breaking" && frame.recovered === false && frame.offset === 0) {
         this.showBreaking({ clear: true });
+      }
+      if (ch.indexOf("data:") === 0) {
+        const view = this.dataView(ch);
+        clearTimeout(view.waiting);
+        if (!view.hasValue) view.waiting = setTimeout(() => this.showUnavailable(ch), NO_VALUE_MS);
       }
     }
 
@@ -738,22 +756,33 @@
         section.setAttribute("aria-label", humanize(channel.slice(5)));
         section.hidden = true; // until its first value
         const values = el("dl", "data-values");
+        const unavailable = el("p", "data-unavailable", "Figures unavailable");
+        unavailable.setAttribute("part", "unavailable");
+        unavailable.hidden = true;
         const meta = el("p", "data-meta");
-        const stale = el("p", "data-stale", "Figures may be out of date");
+        meta.hidden = true;
+        const note = el("p", "data-note");
+        note.hidden = true;
+        const stale = el("p", "data-stale", "Live figures unavailable: these may be out of date");
         stale.setAttribute("part", "stale");
         stale.hidden = true;
-        section.append(values, meta, stale);
+        section.append(values, unavailable, meta, note, stale);
         this.dataBox.appendChild(section);
-        view = { section: section, values: values, meta: meta, stale: stale };
+        view = { section: section, values: values, unavailable: unavailable, meta: meta,
+          note: note, stale: stale, hasValue: false, waiting: 0 };
         this.dataViews.set(channel, view);
       }
       return view;
     }
 
+    /** A value on data:<source>. No values at all (a source never read yet) is shown as
+     * "unavailable" with its attribution; stale values stay, marked as such. */
     showData(channel, data) {
       if (!isObject(data.values)) return;
       const view = this.dataView(channel);
-      const items = Object.keys(data.values).map((key) => {
+      clearTimeout(view.waiting);
+      const keys = Object.keys(data.values);
+      const items = keys.map((key) => {
         const item = el("div", "data-item");
         item.setAttribute("data-key", key);
         item.append(el("dt", "", humanize(key)),
@@ -761,17 +790,49 @@
         return item;
       });
       view.values.replaceChildren(...items);
-      const meta = [];
+      view.hasValue = keys.length > 0;
+      this.showMeta(view, data);
+      const stale = data.stale === true;
+      this.markData(view, !view.hasValue, stale && view.hasValue);
+    }
+
+    /** "Source: <attribution, linked> · as of …", and the payload's note (e.g. a sample). */
+    showMeta(view, data) {
+      const parts = [];
       if (typeof data.attribution === "string" && data.attribution) {
-        meta.push("Source: " + data.attribution);
+        const url = safeUrl(data.url, this.cfg.base);
+        const who = el(url ? "a" : "span", "data-attribution", data.attribution);
+        if (url) {
+          who.href = url;
+          who.rel = "noopener";
+          who.target = "_blank";
+        }
+        parts.push("Source: ", who);
       }
       const asOf = formatAsOf(data.as_of, this.cfg.locale, this.clock);
-      if (asOf) meta.push("as of " + asOf);
-      view.meta.textContent = meta.join(" · ");
-      view.meta.hidden = meta.length === 0;
-      const stale = data.stale === true;
+      if (asOf) parts.push((parts.length ? " · " : "") + "as of " + asOf);
+      view.meta.replaceChildren(...parts);
+      view.meta.hidden = parts.length === 0;
+      const note = typeof data.note === "string" ? data.note.trim() : "";
+      view.note.textContent = note;
+      view.note.hidden = !note;
+    }
+
+    /** No value to show (unknown channel, or none came): say so instead of nothing. */
+    showUnavailable(channel) {
+      const view = this.dataView(channel);
+      if (view.hasValue) return;
+      view.values.replaceChildren();
+      this.markData(view, true, false);
+    }
+
+    markData(view, unavailable, stale) {
+      view.values.hidden = unavailable;
+      view.unavailable.hidden = !unavailable;
       view.stale.hidden = !stale;
       view.section.classList.toggle("is-stale", stale);
+      view.section.classList.toggle("is-unavailable", unavailable);
+      view.section.setAttribute("data-status", unavailable ? "unavailable" : stale ? "stale" : "live");
       view.section.hidden = false;
     }
 
