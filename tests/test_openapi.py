@@ -17,7 +17,7 @@ async def test_every_api_route_is_described(tmp_path: Any) -> None:
               if r.resource is not None and r.resource.canonical.startswith("/api/")
               and r.method != "HEAD"}
     assert routes, "no /api routes registered"
-    assert routes <= described(), routes - described()
+    assert routes <= described(app), routes - described(app)
     async with TestClient(TestServer(app)) as client:
         resp = await client.get("/openapi.json")
         doc = await resp.json()
