@@ -186,18 +186,21 @@ class Receipt(_Body):
     event: Literal["shown", "clicked"]
 
 
-def _text(name: str, *, pattern: str | None = None) -> Any:
-    return Field(None, max_length=MAX_TEXT[name], pattern=pattern)
+def _text(name: str, *, pattern: str | None = None, description: str | None = None) -> Any:
+    return Field(None, max_length=MAX_TEXT[name], pattern=pattern, description=description)
+
+
+_LINK_OR_EMPTY = "An http(s) URL, a path starting with one '/', or empty."
 
 
 class AlertBody(_Body):
     title: str = Field(min_length=1, max_length=MAX_TEXT["title"], pattern=NON_BLANK,
-                       description="Not blank.")
+                       description="The headline, not blank.")
     body: str | None = _text("body")
     url: str = Field(max_length=MAX_TEXT["url"], pattern=LINK,
                      description="An http(s) URL, or a path starting with one '/'.")
-    icon: str | None = _text("icon", pattern=LINK_OR_EMPTY)
-    image: str | None = _text("image", pattern=LINK_OR_EMPTY)
+    icon: str | None = _text("icon", pattern=LINK_OR_EMPTY, description=_LINK_OR_EMPTY)
+    image: str | None = _text("image", pattern=LINK_OR_EMPTY, description=_LINK_OR_EMPTY)
     tag: str | None = _text("tag")
     topics: list[str] = Field(default_factory=list, description=(
         "[]: everyone; else subscribers of any of them, each offered by the site "
@@ -281,7 +284,7 @@ def _validate(model: type[M], body: object, code: str,
     try:
         return model.model_validate(body, context=context)
     except pydantic.ValidationError as exc:
-        raise from_validation(exc, code) from None
+        raise from_validation(exc, code, model=model) from None
 
 
 # Decoded JSON to values (for callers holding a dict; the routes validate raw bytes).

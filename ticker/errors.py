@@ -7,7 +7,7 @@ table's status. WebSocket error frames use the same codes. Web Push adds its own
 
 The tree (``subscribers`` adds the ones marked *)::
 
-    TickerError                      code: the row of ERRORS it answers with
+    TickerError                      internal             500  (``code``: its row)
     ├── ApiError                     any row by its code (handlers; the old name, kept)
     ├── InvalidInput                 invalid_request      400
     │   ├── BadJson                  bad_json             400
@@ -192,8 +192,26 @@ def field_name(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in loc) or "body"
 
 
+def field_description(model: type[pydantic.BaseModel] | None,
+                      loc: tuple[int | str, ...]) -> str | None:
+    """The ``description`` of the field at ``loc`` in ``model`` (following nested models)."""
+    info = None
+    for part in loc:
+        if model is None or isinstance(part, int):
+            continue  # a list index: the item has the list field's description
+        fields = {f.alias or name: f for name, f in model.model_fields.items()}
+        info = fields.get(part) or model.model_fields.get(part)
+        if info is None:
+            return None
+        nested = info.annotation
+        model = nested if isinstance(nested, type) and issubclass(
+            nested, pydantic.BaseModel) else None
+    return info.description if info is not None else None
+
+
 def from_validation(exc: pydantic.ValidationError, code: str = "invalid_request",
-                    what: str = "body") -> ApiError:
+                    what: str = "body",
+                    model: type[pydantic.BaseModel] | None = None) -> ApiError:
     """The first error of ``exc`` as an answer: its own table code, or ``code``."""
     first = exc.errors(include_url=False)[0]
     kind, loc = str(first["type"]), tuple(first["loc"])
@@ -206,9 +224,12 @@ def from_validation(exc: pydantic.ValidationError, code: str = "invalid_request"
     msg = str(first["msg"])
     if kind == "value_error":  # our validators write whole sentences naming the field
         return ApiError(code, str(first.get("ctx", {}).get("error", msg)))
+    name = field_name(loc)
     if kind.startswith("string_pattern"):
-        msg = "It does not have the expected form"
-    return ApiError(code, f"'{field_name(loc)}': {msg[0].lower()}{msg[1:]}.")
+        described = field_description(model, loc)
+        if described:
+            return ApiError(code, f"'{name}' is not valid: {described.rstrip('.')}.")
+    return ApiError(code, f"'{name}': {msg[0].lower()}{msg[1:]}.")
 
 
 Model = TypeVar("Model", bound=pydantic.BaseModel)
@@ -237,7 +258,7 @@ async def read_body(request: web.Request, model: type[Model], max_bytes: int, *,
     try:
         return model.model_validate_json(raw, context=dict(context or {}))
     except pydantic.ValidationError as exc:
-        raise from_validation(exc, code) from None
+        raise from_validation(exc, code, model=model) from None
 
 
 async def read_json(request: web.Request, max_bytes: int) -> object:

@@ -40,7 +40,7 @@ async def publish_message(request: web.Request) -> web.Response:
     try:
         body = publish_body(name, raw)
     except pydantic.ValidationError as exc:
-        raise from_validation(exc, "invalid_message") from None
+        raise from_validation(exc, "invalid_message", model=PublishBody) from None
     msg = await request.app[appkeys.publisher].publish(
         name, body.data.model_dump(exclude_unset=True))
     answer = schemas.Published(channel=name, epoch=msg.epoch, offset=msg.offset)
