@@ -56,11 +56,11 @@ class Operation:
         return {self.ok, *self.raw, *(ERRORS[c].status for c in self.error_codes())}
 
 
-OPERATIONS = web.AppKey("openapi_operations", list[Operation])
+OPERATIONS_KEY = web.AppKey("openapi_operations", list[Operation])
 
 
 def add_operations(app: web.Application, *operations: Operation) -> None:
-    app.setdefault(OPERATIONS, []).extend(operations)
+    app.setdefault(OPERATIONS_KEY, []).extend(operations)
 
 
 def _models(ops: list[Operation]) -> list[tuple[type[BaseModel], JsonSchemaMode]]:
@@ -151,7 +151,7 @@ def document(operations: list[Operation]) -> dict[str, Any]:
 
 
 def described(app: web.Application) -> set[tuple[str, str]]:
-    return {(op.method.upper(), op.path) for op in app.get(OPERATIONS, [])}
+    return {(op.method.upper(), op.path) for op in app.get(OPERATIONS_KEY, [])}
 
 
 async def openapi_json(request: web.Request) -> web.Response:
@@ -163,7 +163,7 @@ _DOC = web.AppKey("openapi_document", dict[str, Any])
 
 async def _build(app: web.Application) -> None:
     # At startup: every part has added its operations by then.
-    app[_DOC] = document(app.get(OPERATIONS, []))
+    app[_DOC] = document(app.get(OPERATIONS_KEY, []))
 
 
 def setup(app: web.Application) -> None:
