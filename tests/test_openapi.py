@@ -7,6 +7,7 @@ with the JSON error shape."""
 from __future__ import annotations
 
 import json
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -276,3 +277,18 @@ def test_feed_and_operations_routes_answer_only_documented_statuses(
                 "/api/alerts/abc": "/api/alerts/{id}"}
     bare = path.partition("?")[0]
     check_answer(live, method, template.get(bare, bare), got, ctype, raw)
+
+
+def test_an_idempotency_key_the_document_allows_survives_http_and_is_honoured(
+        live: Live) -> None:
+    # HTTP trims a header's ends: the document must not allow a key that arrives empty.
+    (param,) = parameters_for(live.doc["paths"]["/api/alerts"]["post"], "header")
+    pattern = re.compile(param["schema"]["anyOf"][0]["pattern"].replace("$", r"\Z"))
+    assert not pattern.search(" ") and not pattern.search(" desk") and pattern.search("d 4")
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {live.token}",
+               "Idempotency-Key": "desk 42"}
+    body = json.dumps({"title": "Storm", "url": "/storm"}).encode()
+    first = live.call("POST", "/api/alerts", body, headers)
+    again = live.call("POST", "/api/alerts", body, headers)
+    assert (first[0], again[0]) == (201, 200)
+    assert json.loads(first[2])["id"] == json.loads(again[2])["id"]

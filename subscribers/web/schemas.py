@@ -30,9 +30,10 @@ class AlertPath(BaseModel):
 class IdempotencyHeader(BaseModel):
     idempotency_key: str | None = Field(
         None, alias="Idempotency-Key", min_length=1, max_length=IDEMPOTENCY_KEY_MAX,
-        pattern=r"^[\x20-\x7e]+$", description=(
-            "Printable ASCII. The same key with the same alert returns the first answer "
-            "(200); with a different alert, 409 idempotency_conflict."))
+        pattern=r"^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$", description=(
+            "Printable ASCII, no space at either end (HTTP trims it). The same key with "
+            "the same alert returns the first answer (200); with a different alert, 409 "
+            "idempotency_conflict."))
 
 
 class VapidPublicKey(BaseModel):
