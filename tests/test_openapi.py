@@ -283,7 +283,7 @@ def test_an_idempotency_key_the_document_allows_survives_http_and_is_honoured(
         live: Live) -> None:
     # HTTP trims a header's ends: the document must not allow a key that arrives empty.
     (param,) = parameters_for(live.doc["paths"]["/api/alerts"]["post"], "header")
-    pattern = re.compile(param["schema"]["anyOf"][0]["pattern"].replace("$", r"\Z"))
+    pattern = re.compile(param["schema"]["pattern"].replace("$", r"\Z"))
     assert not pattern.search(" ") and not pattern.search(" desk") and pattern.search("d 4")
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {live.token}",
                "Idempotency-Key": "desk 42"}

@@ -86,9 +86,19 @@ def parameters(where: Location, model: type[BaseModel]) -> list[dict[str, Any]]:
         if "description" in schema:
             param["description"] = schema.pop("description")
         schema.pop("title", None)
-        param["schema"] = schema
+        param["schema"] = _not_null(schema)
         out.append(param)
     return out
+
+
+def _not_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """A parameter is absent or a string, never JSON null: drop pydantic's null branch."""
+    branches = [b for b in schema.get("anyOf", ()) if b.get("type") != "null"]
+    if "anyOf" not in schema or len(branches) != 1:
+        return schema
+    rest = {k: v for k, v in schema.items() if k != "anyOf" and not (
+        k == "default" and v is None)}
+    return {**branches[0], **rest}
 
 
 def _errors(op: Operation) -> dict[str, Any]:

@@ -73,8 +73,12 @@ class Health(BaseModel):
     uptime_seconds: int = Field(ge=0)
 
 
+_NAME = CHANNEL_PATTERN.strip("^$")
+_CHANNEL_LIST = f"^{_NAME}(,{_NAME}){{0,{MAX_CHANNELS_PER_SESSION - 1}}}$"
+
+
 class SseQuery(BaseModel):
-    channels: str = Field(min_length=1, description=(
+    channels: str = Field(pattern=_CHANNEL_LIST, description=(
         f"Comma-separated channel names (at most {MAX_CHANNELS_PER_SESSION}), "
         "each matching " + CHANNEL_PATTERN + "."))
     lastEventId: str | None = Field(None, description=(
