@@ -107,7 +107,8 @@ def _errors(op: Operation) -> dict[str, Any]:
         by_status.setdefault(ERRORS[code].status, []).append(code)
     return {str(status): {
         "description": "\n".join(f"- `{c}`: {ERRORS[c].message}" for c in codes),
-        "content": {"application/json": {"schema": ERROR_REF}}}
+        "content": {"application/json": {"schema": {"allOf": [ERROR_REF, {
+            "properties": {"error": {"properties": {"code": {"enum": codes}}}}}]}}}}
         for status, codes in sorted(by_status.items())}
 
 
