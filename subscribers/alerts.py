@@ -13,8 +13,8 @@ import json
 from dataclasses import asdict
 from typing import Any
 
+from subscribers.errors import IdempotencyConflict
 from subscribers.validate import AlertIn
-from ticker.errors import ApiError
 from ticker.storage.database import Database, Executor
 
 OPEN_STATES = ("pending", "retry", "sending")
@@ -51,7 +51,7 @@ async def _by_key(tx: Executor, key: str, digest: str) -> int | None:
     if row is None:
         return None
     if row["request_hash"] != digest:
-        raise ApiError("idempotency_conflict")
+        raise IdempotencyConflict()
     return int(row["id"])
 
 

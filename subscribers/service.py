@@ -8,10 +8,10 @@ from aiohttp import web
 
 from subscribers.delivery.engine import Clock, Engine
 from subscribers.delivery.runner import AlertRunner
+from subscribers.errors import PushUnavailable
 from subscribers.metrics import PushMetrics
 from subscribers.pushclient.endpoints import AllowList
 from subscribers.ratelimit import RateLimiter
-from ticker.errors import ApiError
 
 
 @dataclass
@@ -28,7 +28,7 @@ class PushService:
 
     def running(self) -> tuple[Engine, AlertRunner]:
         if self.engine is None or self.runner is None:
-            raise ApiError("push_unavailable", self.disabled_reason)
+            raise PushUnavailable(self.disabled_reason)
         return self.engine, self.runner
 
 

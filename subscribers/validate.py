@@ -1,31 +1,52 @@
-"""Request bodies to values (pure): subscriptions, unsubscriptions, receipts and alerts.
+"""Request bodies of the push routes as pydantic models, and the values they become (pure).
 
-Each parser takes the decoded JSON and what the site offers, and returns a frozen value or
-raises :class:`ticker.errors.ApiError` with a sentence naming the field.
+The models both validate requests and generate their part of ``/openapi.json``: each
+constraint JSON Schema can state (lengths, patterns, enums, ranges) is a field constraint;
+what it cannot (a key on the P-256 curve, an unknown topic, an endpoint host outside the
+allow list, the payload's byte budget) is a validator of the same model, said in the
+field's description and answered with its own error code. What the site offers comes in
+the validation context: ``{"topics": (...), "allow": AllowList, "ttl": seconds}``.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import functools
 import re
 import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal, TypeVar
 
+import pydantic
 from cryptography.hazmat.primitives.asymmetric import ec
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from subscribers import errors as _errors  # noqa: F401 (adds push codes to the table)
 from subscribers.delivery.payload import Notification, over_budget
-from ticker.errors import ApiError
+from subscribers.pushclient.endpoints import MAX_ENDPOINT_CHARS, AllowList, check_endpoint
+from ticker.errors import TickerError, custom_error, from_validation
 
-LANGUAGE_RE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{1,8}){0,4}$")
-URGENCIES = ("very-low", "low", "normal", "high")
-RECEIPT_EVENTS = ("shown", "clicked")
+LANGUAGE = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,4}$"
 MAX_TTL = 28 * 24 * 3600  # what push services keep at most
 MAX_TEXT = {"title": 300, "body": 4000, "url": 2048, "icon": 2048, "image": 2048, "tag": 200}
+MAX_ALERT_ID = 2**63 - 1  # above, no database column holds it (SQLite and asyncpg raise)
 WORST_CASE_ALERT_ID = 10**15 - 1  # for the byte budget before the id exists
+# base64url, padded or not: 65 bytes (an uncompressed point, so 0x04 first) and 16 bytes.
+P256_KEY = r"^B[A-P][A-Za-z0-9_-]{85}={0,2}$"
+AUTH_SECRET = r"^[A-Za-z0-9_-]{22}={0,2}$"
+# The characters str.isspace() knows, spelled out so every regex dialect reads one set.
+NON_BLANK = r"[^\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+LINK = r"^(https?://|/$|/[^/])"
+LINK_OR_EMPTY = r"^($|https?://|/$|/[^/])"
 
 
 def b64url_decode(text: str) -> bytes:
@@ -45,69 +66,170 @@ def known_zones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones()) | {"UTC"}
 
 
-def _bad(message: str, code: str = "invalid_subscription") -> ApiError:
-    return ApiError(code, message)
-
-
-def _object(body: object, code: str) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise _bad("The body must be a JSON object.", code)
-    return body
-
-
-def _text(doc: dict[str, Any], name: str, code: str, *, required: bool = False) -> str:
-    value = doc.get(name)
-    if value is None and not required:
-        return ""
-    if not isinstance(value, str) or (required and not value.strip()):
-        raise _bad(f"'{name}' must be a non-empty string.", code)
-    limit = MAX_TEXT.get(name, 2048)
-    if len(value) > limit:
-        raise _bad(f"'{name}' must be at most {limit} characters.", code)
-    return value
-
-
-def parse_p256dh(value: object) -> str:
-    """The browser's public key: an uncompressed P-256 point (65 bytes) on the curve."""
-    if not isinstance(value, str):
-        raise _bad("'keys.p256dh' must be a base64url string.")
-    try:
-        raw = b64url_decode(value)
-        if len(raw) != 65 or raw[0] != 4:
-            raise ValueError("not an uncompressed point")
-        ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), raw)
-    except (ValueError, binascii.Error):
-        raise _bad("'keys.p256dh' must be an uncompressed P-256 public key "
-                   "(65 bytes, base64url) on the curve.") from None
-    return b64url_encode(raw)
-
-
-def parse_auth(value: object) -> str:
-    try:
-        if not isinstance(value, str):
-            raise ValueError("not a string")
-        raw = b64url_decode(value)
-    except (ValueError, binascii.Error):
-        raw = b""
-    if len(raw) != 16:
-        raise _bad("'keys.auth' must be 16 bytes, base64url.")
-    return b64url_encode(raw)
-
-
-def parse_language(value: object, code: str = "invalid_subscription") -> str:
-    if not isinstance(value, str) or not LANGUAGE_RE.match(value.lower()):
-        raise _bad("'language' must be a language tag such as 'en' or 'pt-BR'.", code)
-    return value.lower()
-
-
-def parse_topics(value: object, offered: Sequence[str], code: str) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
-        raise _bad("'topics' must be a list of strings.", code)
+def _offered(info: ValidationInfo, value: list[str]) -> tuple[str, ...]:
+    offered = tuple((info.context or {}).get("topics", value))
     unknown = sorted(set(value) - set(offered))
     if unknown:
-        raise ApiError("unknown_topic", f"Unknown topic {unknown[0]!r}; this site offers: "
-                                        f"{', '.join(offered)}.")
+        raise custom_error("unknown_topic", f"Unknown topic {unknown[0]!r}; this site offers: "
+                                            f"{', '.join(offered)}.")
     return tuple(sorted(set(value)))
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(strict=True, allow_inf_nan=False, populate_by_name=True)
+
+
+class PushKeys(_Body):
+    p256dh: str = Field(pattern=P256_KEY, description=(
+        "The browser's public key: an uncompressed P-256 point, 65 bytes, base64url; "
+        "it must be on the curve (checked: 400 invalid_subscription)."))
+    auth: str = Field(pattern=AUTH_SECRET, description="The auth secret: 16 bytes, base64url.")
+
+    @field_validator("p256dh")
+    @classmethod
+    def _on_curve(cls, value: str) -> str:
+        raw = b64url_decode(value)
+        try:
+            ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), raw)
+        except ValueError:
+            raise ValueError("'keys.p256dh' must be an uncompressed P-256 public key "
+                             "(65 bytes, base64url) on the curve.") from None
+        return b64url_encode(raw)
+
+    @field_validator("auth")
+    @classmethod
+    def _canonical(cls, value: str) -> str:
+        return b64url_encode(b64url_decode(value))
+
+
+class PushSubscriptionJson(_Body):
+    """The browser's ``PushSubscription.toJSON()``."""
+
+    endpoint: str = Field(min_length=1, max_length=MAX_ENDPOINT_CHARS, description=(
+        "The push service URL: https on a push service this site sends to (checked "
+        "against TICKER_PUSH_ALLOWED_HOSTS and resolved: 400 endpoint_not_allowed)."))
+    expirationTime: float | None = Field(None, description="ms since the epoch")
+    keys: PushKeys
+
+    @field_validator("endpoint")
+    @classmethod
+    def _allowed(cls, value: str, info: ValidationInfo) -> str:
+        allow: AllowList | None = (info.context or {}).get("allow")
+        if allow is not None:
+            try:
+                check_endpoint(value, allow)
+            except TickerError as err:
+                raise custom_error(err.code, err.message) from None
+        return value
+
+
+class SubscribeBody(_Body):
+    subscription: PushSubscriptionJson
+    topics: list[str] | None = Field(None, description=(
+        "Omitted or null: every topic; []: only alerts sent to everyone. Each must be one "
+        "the site offers (checked: 400 unknown_topic)."))
+    language: str = Field("en", pattern=LANGUAGE, description="A language tag, e.g. 'pt-BR'.")
+    timezone: str = Field("UTC", max_length=64, description=(
+        "An IANA time zone such as 'Europe/London' (checked against the server's list)."))
+    vapidKey: str | None = Field(None, pattern=P256_KEY, description=(
+        "The applicationServerKey subscribed with: a key this server holds (checked)."))
+    oldEndpoint: str | None = Field(None, min_length=1, description=(
+        "After pushsubscriptionchange: the replaced subscription's endpoint..."))
+    oldAuth: str | None = Field(None, pattern=AUTH_SECRET, description=(
+        "...and its auth secret (both, or the old row stays)."))
+
+    @field_validator("topics")
+    @classmethod
+    def _topics(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        return None if value is None else list(_offered(info, value))
+
+    @field_validator("language")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.lower()
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        if value not in known_zones():
+            raise ValueError("'timezone' must be an IANA time zone such as 'Europe/London'.")
+        return value
+
+    @field_validator("oldAuth")
+    @classmethod
+    def _old_auth(cls, value: str | None) -> str | None:
+        return None if value is None else b64url_encode(b64url_decode(value))
+
+
+class UnsubscribeBody(_Body):
+    endpoint: str = Field(min_length=1, description="The subscription's endpoint URL.")
+    auth: str = Field(pattern=AUTH_SECRET, description="Its auth secret: 16 bytes, base64url.")
+
+    @field_validator("auth")
+    @classmethod
+    def _canonical(cls, value: str) -> str:
+        return b64url_encode(b64url_decode(value))
+
+
+def _digits(value: Any) -> Any:
+    # Service workers of earlier versions sent the id as a string of digits.
+    return int(value) if isinstance(value, str) and value.isascii() and value.isdigit() \
+        else value
+
+
+AlertId = Annotated[int, Field(ge=1, le=MAX_ALERT_ID, description="An alert's id.")]
+
+
+class Receipt(_Body):
+    alert: Annotated[AlertId, BeforeValidator(_digits)] = Field(description=(
+        "The alert's id from the notification (a string of digits is accepted too)."))
+    event: Literal["shown", "clicked"]
+
+
+def _text(name: str, *, pattern: str | None = None, description: str | None = None) -> Any:
+    return Field(None, max_length=MAX_TEXT[name], pattern=pattern, description=description)
+
+
+_LINK_OR_EMPTY = "An http(s) URL, a path starting with one '/', or empty."
+
+
+class AlertBody(_Body):
+    title: str = Field(min_length=1, max_length=MAX_TEXT["title"], pattern=NON_BLANK,
+                       description="The headline, not blank.")
+    body: str | None = _text("body")
+    url: str = Field(max_length=MAX_TEXT["url"], pattern=LINK,
+                     description="An http(s) URL, or a path starting with one '/'.")
+    icon: str | None = _text("icon", pattern=LINK_OR_EMPTY, description=_LINK_OR_EMPTY)
+    image: str | None = _text("image", pattern=LINK_OR_EMPTY, description=_LINK_OR_EMPTY)
+    tag: str | None = _text("tag")
+    topics: list[str] = Field(default_factory=list, description=(
+        "[]: everyone; else subscribers of any of them, each offered by the site "
+        "(checked: 400 unknown_topic)."))
+    language: str | None = Field(None, pattern=f"^$|{LANGUAGE}", description=(
+        "Only subscribers of this language (and its subtags); null or '': every language."))
+    urgency: Literal["very-low", "low", "normal", "high"] | None = Field(None, description=(
+        "null: 'high' for the 'breaking' topic, else 'normal'."))
+    ttl: int | None = Field(None, ge=1, le=MAX_TTL, description=(
+        "Seconds a push service keeps it undelivered; null: the server's push_ttl."))
+
+    @field_validator("topics")
+    @classmethod
+    def _topics(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        return list(_offered(info, value))
+
+    @model_validator(mode="after")
+    def _fits(self) -> AlertBody:
+        problem = over_budget(self.value(60).notification(WORST_CASE_ALERT_ID).encode())
+        if problem:
+            raise custom_error("payload_too_large", problem)
+        return self
+
+    def value(self, default_ttl: int) -> AlertIn:
+        topics = tuple(self.topics)
+        return AlertIn(self.title, self.body or "", self.url, self.icon or "", self.image or "",
+                       self.tag or "", topics, (self.language or "").lower(),
+                       self.urgency or ("high" if "breaking" in topics else "normal"),
+                       self.ttl or default_ttl)
 
 
 @dataclass(frozen=True)
@@ -125,69 +247,15 @@ class SubscriptionIn:
     topics_given: bool = True  # False: keep the replaced row's topics (or all offered)
 
 
-def _keys(sub: dict[str, Any]) -> tuple[str, str]:
-    keys = sub.get("keys")
-    if not isinstance(keys, dict):
-        raise _bad("'subscription.keys' must be an object with 'p256dh' and 'auth'.")
-    return parse_p256dh(keys.get("p256dh")), parse_auth(keys.get("auth"))
-
-
-def parse_subscription(body: object, offered_topics: Sequence[str]) -> SubscriptionIn:
-    doc = _object(body, "invalid_subscription")
-    sub = doc.get("subscription")
-    if not isinstance(sub, dict):
-        raise _bad("'subscription' must be the browser's PushSubscription as JSON.")
-    endpoint = sub.get("endpoint")
-    if not isinstance(endpoint, str) or not endpoint:
-        raise _bad("'subscription.endpoint' must be a URL.")
-    expiration = sub.get("expirationTime")
-    if expiration is not None and (isinstance(expiration, bool)
-                                   or not isinstance(expiration, int | float)):
-        raise _bad("'subscription.expirationTime' must be a number (ms) or null.")
-    p256dh, auth = _keys(sub)
-    topics = (tuple(offered_topics) if doc.get("topics") is None
-              else parse_topics(doc["topics"], offered_topics, "invalid_subscription"))
-    timezone = doc.get("timezone", "UTC")
-    if not isinstance(timezone, str) or timezone not in known_zones():
-        raise _bad("'timezone' must be an IANA time zone such as 'Europe/London'.")
-    vapid_key = doc.get("vapidKey")
-    if vapid_key is not None and not isinstance(vapid_key, str):
-        raise _bad("'vapidKey' must be the base64url public key the browser subscribed with.")
-    return SubscriptionIn(endpoint, p256dh, auth,
-                          None if expiration is None else float(expiration) / 1000.0,
-                          topics, parse_language(doc.get("language", "en")), timezone,
-                          vapid_key, _replaces(doc), doc.get("topics") is not None)
-
-
-def _replaces(doc: dict[str, Any]) -> tuple[str, str] | None:
-    """``oldEndpoint`` + ``oldAuth`` of a subscription the browser replaced, if both given."""
-    old_endpoint, old_auth = doc.get("oldEndpoint"), doc.get("oldAuth")
-    if old_endpoint is None or old_auth is None:
-        return None
-    if not isinstance(old_endpoint, str) or not old_endpoint:
-        raise _bad("'oldEndpoint' must be the replaced subscription's endpoint.")
-    return old_endpoint, parse_auth(old_auth)
-
-
-def parse_unsubscribe(body: object) -> tuple[str, str]:
-    doc = _object(body, "invalid_subscription")
-    endpoint = doc.get("endpoint")
-    if not isinstance(endpoint, str) or not endpoint:
-        raise _bad("'endpoint' must be the subscription's endpoint URL.")
-    return endpoint, parse_auth(doc.get("auth"))
-
-
-def parse_receipt(body: object) -> tuple[int, str]:
-    doc = _object(body, "invalid_event")
-    alert, event = doc.get("alert"), doc.get("event")
-    if isinstance(alert, str) and alert.isdigit():
-        alert = int(alert)
-    # Above 2**63 - 1 no database column holds it: SQLite and asyncpg raise, a 500.
-    if isinstance(alert, bool) or not isinstance(alert, int) or not 0 < alert < 2**63:
-        raise _bad("'alert' must be the alert's id from the notification.", "invalid_event")
-    if event not in RECEIPT_EVENTS:
-        raise _bad("'event' must be 'shown' or 'clicked'.", "invalid_event")
-    return alert, str(event)
+def subscription_in(body: SubscribeBody, offered_topics: Sequence[str]) -> SubscriptionIn:
+    sub = body.subscription
+    expiration = None if sub.expirationTime is None else sub.expirationTime / 1000.0
+    replaces = (None if body.oldEndpoint is None or body.oldAuth is None
+                else (body.oldEndpoint, body.oldAuth))
+    topics = tuple(offered_topics) if body.topics is None else tuple(body.topics)
+    return SubscriptionIn(sub.endpoint, sub.keys.p256dh, sub.keys.auth, expiration, topics,
+                          body.language, body.timezone, body.vapidKey, replaces,
+                          body.topics is not None)
 
 
 @dataclass(frozen=True)
@@ -208,31 +276,36 @@ class AlertIn:
                             alert_id)
 
 
-def _link(doc: dict[str, Any], name: str, *, required: bool = False) -> str:
-    value = _text(doc, name, "invalid_alert", required=required)
-    if value and not (value.startswith(("https://", "http://")) or
-                      (value.startswith("/") and not value.startswith("//"))):
-        raise _bad(f"'{name}' must be an http(s) URL or a path starting with '/'.",
-                   "invalid_alert")
-    return value
+M = TypeVar("M", bound=BaseModel)
+
+
+def _validate(model: type[M], body: object, code: str,
+              context: dict[str, Any] | None = None) -> M:
+    try:
+        return model.model_validate(body, context=context)
+    except pydantic.ValidationError as exc:
+        raise from_validation(exc, code, model=model) from None
+
+
+# Decoded JSON to values (for callers holding a dict; the routes validate raw bytes).
+
+def parse_subscription(body: object, offered_topics: Sequence[str]) -> SubscriptionIn:
+    doc = _validate(SubscribeBody, body, "invalid_subscription",
+                    {"topics": tuple(offered_topics)})
+    return subscription_in(doc, offered_topics)
+
+
+def parse_unsubscribe(body: object) -> tuple[str, str]:
+    doc = _validate(UnsubscribeBody, body, "invalid_subscription")
+    return doc.endpoint, doc.auth
+
+
+def parse_receipt(body: object) -> tuple[int, str]:
+    doc = _validate(Receipt, body, "invalid_event")
+    return doc.alert, doc.event
 
 
 def parse_alert(body: object, offered_topics: Sequence[str], default_ttl: int) -> AlertIn:
-    doc = _object(body, "invalid_alert")
-    topics = parse_topics(doc.get("topics", []), offered_topics, "invalid_alert")
-    language = doc.get("language")
-    language = "" if language in (None, "") else parse_language(language, "invalid_alert")
-    urgency = doc.get("urgency") or ("high" if "breaking" in topics else "normal")
-    if urgency not in URGENCIES:
-        raise _bad(f"'urgency' must be one of {', '.join(URGENCIES)}.", "invalid_alert")
-    ttl = doc.get("ttl", default_ttl)
-    if isinstance(ttl, bool) or not isinstance(ttl, int) or not 0 < ttl <= MAX_TTL:
-        raise _bad(f"'ttl' must be whole seconds between 1 and {MAX_TTL}.", "invalid_alert")
-    alert = AlertIn(_text(doc, "title", "invalid_alert", required=True),
-                    _text(doc, "body", "invalid_alert"), _link(doc, "url", required=True),
-                    _link(doc, "icon"), _link(doc, "image"), _text(doc, "tag", "invalid_alert"),
-                    topics, language, str(urgency), ttl)
-    problem = over_budget(alert.notification(WORST_CASE_ALERT_ID).encode())
-    if problem:
-        raise ApiError("payload_too_large", problem)
-    return alert
+    doc = _validate(AlertBody, body, "invalid_alert", {"topics": tuple(offered_topics)})
+    return doc.value(default_ttl)
+

@@ -20,7 +20,7 @@ from subscribers.pushclient.endpoints import AllowList, check_endpoint, is_publi
 from subscribers.ratelimit import RateLimiter
 from subscribers.testing import BrowserSubscriber
 from subscribers.validate import b64url_decode, parse_alert, parse_subscription
-from ticker.errors import ApiError
+from ticker.errors import TickerError
 
 NOW = 1_700_000_000.0
 FAR = NOW + 10 * 24 * 3600
@@ -111,7 +111,7 @@ def test_topic_header_is_at_most_32_base64url_characters_and_stable(tag: str) ->
 
 
 def test_oversize_alert_is_refused_before_anything_is_stored() -> None:
-    with pytest.raises(ApiError) as err:
+    with pytest.raises(TickerError) as err:
         parse_alert({"title": "T", "url": "https://x/", "body": "é" * 990,
                      "image": "https://x/" + "i" * 2000}, ("news",), 60)
     assert err.value.code == "payload_too_large"
@@ -155,7 +155,7 @@ NOT_ON_CURVE = "BA" + "A" * 85  # 0x04 then zeros: 65 bytes, not a curve point
     (_sub(timezone="../../etc/passwd"), "invalid_subscription"),
 ])
 def test_invalid_subscription_shapes_are_refused_with_a_code(body: object, code: str) -> None:
-    with pytest.raises(ApiError) as err:
+    with pytest.raises(TickerError) as err:
         parse_subscription(body, ("news", "sport"))
     assert err.value.code == code and err.value.status == 400
 
@@ -188,7 +188,7 @@ def test_endpoints_must_match_the_allow_list(endpoint: str, ok: bool) -> None:
     if ok:
         check_endpoint(endpoint, ALLOW)
     else:
-        with pytest.raises(ApiError):
+        with pytest.raises(TickerError):
             check_endpoint(endpoint, ALLOW)
 
 

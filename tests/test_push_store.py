@@ -22,7 +22,7 @@ from subscribers.migrations import WITH_PLATFORM
 from subscribers.testing import verify_vapid
 from subscribers.validate import SubscriptionIn, parse_receipt
 from tests.pushhelpers import SUBJECT, ManualClock, alert_in
-from ticker.errors import ApiError
+from ticker.errors import TickerError
 from ticker.storage import Database, open_database
 
 
@@ -231,7 +231,7 @@ async def test_an_idempotency_key_returns_the_same_alert_and_refuses_another_req
     again, created_again = await alerts.create(db, alert_in(), idempotency_key="desk-42",
                                                created_by=7, now=1001.0)
     assert (created, created_again, again) == (True, False, first)
-    with pytest.raises(ApiError) as err:
+    with pytest.raises(TickerError) as err:
         await alerts.create(db, alert_in("Other"), idempotency_key="desk-42", created_by=7,
                             now=1002.0)
     assert err.value.code == "idempotency_conflict"
@@ -491,7 +491,7 @@ async def test_an_alert_with_no_audience_finishes_at_once(db: Database) -> None:
 @pytest.mark.parametrize("alert", [2**63, 10**20])
 def test_a_receipt_for_an_id_no_database_can_hold_is_refused_not_a_server_error(
         alert: int) -> None:
-    with pytest.raises(ApiError) as err:
+    with pytest.raises(TickerError) as err:
         parse_receipt({"alert": alert, "event": "shown"})
     assert err.value.code == "invalid_event"
     assert parse_receipt({"alert": 2**63 - 1, "event": "shown"}) == (2**63 - 1, "shown")

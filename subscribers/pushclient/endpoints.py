@@ -14,7 +14,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from ticker.errors import ApiError
+from subscribers.errors import EndpointNotAllowed, InvalidSubscription
+from ticker.errors import Unavailable
 
 MAX_ENDPOINT_CHARS = 2048
 
@@ -59,23 +60,23 @@ class Target:
     resolve: bool
 
 
-def _refuse(message: str) -> ApiError:
-    return ApiError("endpoint_not_allowed", message)
+def _refuse(message: str) -> EndpointNotAllowed:
+    return EndpointNotAllowed(message)
 
 
 def check_endpoint(endpoint: str, allow: AllowList) -> Target:
     """The endpoint's host and port if the allow list admits it; raises otherwise (pure)."""
     if len(endpoint) > MAX_ENDPOINT_CHARS:
-        raise ApiError("invalid_subscription",
-                       f"'endpoint' must be at most {MAX_ENDPOINT_CHARS} characters.")
+        raise InvalidSubscription(
+            f"'endpoint' must be at most {MAX_ENDPOINT_CHARS} characters.")
     try:
         parts = urlsplit(endpoint)
         port = parts.port
     except ValueError:
-        raise ApiError("invalid_subscription", "'endpoint' is not a valid URL.") from None
+        raise InvalidSubscription("'endpoint' is not a valid URL.") from None
     host = (parts.hostname or "").lower()
     if not host or parts.username is not None or parts.password is not None:
-        raise ApiError("invalid_subscription", "'endpoint' must be a URL with a host.")
+        raise InvalidSubscription("'endpoint' must be a URL with a host.")
     if parts.scheme == "http":
         if port is not None and (host, port) in allow.http_exact:
             return Target(host, port, resolve=False)
@@ -111,7 +112,6 @@ async def check_addresses(target: Target, resolve: Resolver) -> None:
         try:
             addresses = await resolve(target.host, target.port)
         except OSError:
-            raise ApiError("unavailable",
-                           f"Could not resolve {target.host!r}; try again later.") from None
+            raise Unavailable(f"Could not resolve {target.host!r}; try again later.") from None
     if not addresses or not all(is_public(a) for a in addresses):
         raise _refuse(f"{target.host!r} resolves to a private or local address.")

@@ -1,29 +1,43 @@
-"""HTTP handlers for ``/api/push/*`` and ``/api/alerts*``: parse, call the core, answer."""
+"""HTTP handlers for ``/api/push/*`` and ``/api/alerts*``: validate, call the core, answer."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
 
+import pydantic
 from aiohttp import web
 
-from subscribers import alerts, validate
+from subscribers import alerts
 from subscribers import subscriptions as store
 from subscribers.crypto import vapid
+from subscribers.errors import (
+    AlreadyFinished,
+    InvalidSubscription,
+    UnknownAlert,
+    UnknownSubscription,
+)
 from subscribers.pushclient.endpoints import check_addresses, check_endpoint
 from subscribers.service import PUSH, PushService
-from subscribers.web import openapi
+from subscribers.validate import (
+    AlertBody,
+    Receipt,
+    SubscribeBody,
+    UnsubscribeBody,
+    subscription_in,
+)
+from subscribers.web import schemas
+from subscribers.web.schemas import IDEMPOTENCY_KEY_MAX as IDEMPOTENCY_KEY_MAX
 from ticker import appkeys
-from ticker.errors import ApiError, read_json
+from ticker.errors import RateLimited, read_body
 from ticker.storage.database import Database
 from ticker.web.auth import require_token
 from ticker.web.clientaddr import client_address
+from ticker.web.openapi import add_operations
 
 SUBSCRIPTION_MAX_BYTES = 4 * 1024  # a PushSubscription with topics is well under 1 KiB
 RECEIPT_MAX_BYTES = 1024
 ALERT_MAX_BYTES = 16 * 1024
-IDEMPOTENCY_KEY_MAX = 200
-assert openapi  # importing it describes these routes in /openapi.json
 
 
 def _push(request: web.Request) -> tuple[PushService, Database]:
@@ -39,7 +53,7 @@ async def resolve(host: str, port: int) -> list[str]:
 
 def _limit(limiter_ok: bool, retry_after: float) -> None:
     if not limiter_ok:
-        raise ApiError("rate_limited", headers={"Retry-After": str(max(1, round(retry_after)))})
+        raise RateLimited(headers={"Retry-After": str(max(1, round(retry_after)))})
 
 
 def _client(request: web.Request) -> str:
@@ -60,31 +74,34 @@ async def subscribe(request: web.Request) -> web.Response:
     now, client = push.clock.now(), _client(request)
     _limit(push.subscribe_limiter.allow(client, now),
            push.subscribe_limiter.retry_after(client, now))
-    settings = request.app[appkeys.settings]
-    sub = validate.parse_subscription(await read_json(request, SUBSCRIPTION_MAX_BYTES),
-                                      settings.push_topics)
+    topics = request.app[appkeys.settings].push_topics
+    body = await read_body(request, SubscribeBody, SUBSCRIPTION_MAX_BYTES,
+                           code="invalid_subscription",
+                           context={"topics": topics, "allow": push.allow})
+    sub = subscription_in(body, topics)
     await check_addresses(check_endpoint(sub.endpoint, push.allow), resolve)
     if sub.vapid_key is None:
         key_id = (await vapid.ensure_key(db)).id
     else:
         found = await vapid.key_id_for(db, sub.vapid_key)
         if found is None:
-            raise ApiError("invalid_subscription",
-                           "'vapidKey' is not a key of this server; fetch "
-                           "/api/push/vapid-public-key and subscribe again.")
+            raise InvalidSubscription("'vapidKey' is not a key of this server; fetch "
+                                      "/api/push/vapid-public-key and subscribe again.")
         key_id = found
     created = await store.upsert(db, sub, key_id, now)
-    request.app[PUSH].metrics.subscriptions.inc("created" if created else "updated")
-    return web.json_response({"topics": list(sub.topics), "language": sub.language,
-                              "timezone": sub.timezone}, status=201)
+    push.metrics.subscriptions.inc("created" if created else "updated")
+    answer = schemas.Subscribed(topics=list(sub.topics), language=sub.language,
+                                timezone=sub.timezone)
+    return web.json_response(answer.model_dump(), status=201)
 
 
 async def unsubscribe(request: web.Request) -> web.Response:
-    _, db = _push(request)
-    endpoint, auth = validate.parse_unsubscribe(await read_json(request, SUBSCRIPTION_MAX_BYTES))
-    if not await store.unsubscribe(db, endpoint, auth):
-        raise ApiError("unknown_subscription")
-    request.app[PUSH].metrics.subscriptions.inc("removed")
+    push, db = _push(request)
+    body = await read_body(request, UnsubscribeBody, SUBSCRIPTION_MAX_BYTES,
+                           code="invalid_subscription")
+    if not await store.unsubscribe(db, body.endpoint, body.auth):
+        raise UnknownSubscription()
+    push.metrics.subscriptions.inc("removed")
     return web.Response(status=204)
 
 
@@ -92,37 +109,37 @@ async def receipt(request: web.Request) -> web.Response:
     push, db = _push(request)
     now, client = push.clock.now(), _client(request)
     _limit(push.receipt_limiter.allow(client, now), push.receipt_limiter.retry_after(client, now))
-    alert_id, event = validate.parse_receipt(await read_json(request, RECEIPT_MAX_BYTES))
-    if not await alerts.exists(db, alert_id):
-        raise ApiError("unknown_alert")
-    await alerts.record_receipt(db, alert_id, event)
-    request.app[PUSH].metrics.receipts.inc(event)
+    body = await read_body(request, Receipt, RECEIPT_MAX_BYTES, code="invalid_event")
+    if not await alerts.exists(db, body.alert):
+        raise UnknownAlert()
+    await alerts.record_receipt(db, body.alert, body.event)
+    push.metrics.receipts.inc(body.event)
     return web.Response(status=204)
 
 
 def _alert_id(request: web.Request) -> int:
-    raw = request.match_info["id"]
-    if not raw.isdigit() or len(raw) > 18:
-        raise ApiError("unknown_alert")
-    return int(raw)
+    try:
+        return schemas.AlertPath.model_validate({"id": request.match_info["id"]},
+                                                strict=False).id
+    except pydantic.ValidationError:
+        raise UnknownAlert() from None  # a path that names no alert is not found
 
 
 async def create_alert(request: web.Request) -> web.Response:
     push, db = _push(request)
     token = await require_token(request)
-    key = request.headers.get("Idempotency-Key")
-    if key is not None and not 0 < len(key) <= IDEMPOTENCY_KEY_MAX:
-        raise ApiError("invalid_request",
-                       f"'Idempotency-Key' must be 1 to {IDEMPOTENCY_KEY_MAX} characters.")
+    key = schemas.IdempotencyHeader.model_validate(
+        {"Idempotency-Key": request.headers.get("Idempotency-Key")}).idempotency_key
     settings = request.app[appkeys.settings]
-    alert = validate.parse_alert(await read_json(request, ALERT_MAX_BYTES),
-                                 settings.push_topics, settings.push_ttl)
-    alert_id, created = await alerts.create(db, alert, idempotency_key=key,
-                                            created_by=token.id, now=push.clock.now())
+    body = await read_body(request, AlertBody, ALERT_MAX_BYTES, code="invalid_alert",
+                           context={"topics": settings.push_topics})
+    alert_id, created = await alerts.create(db, body.value(settings.push_ttl),
+                                            idempotency_key=key, created_by=token.id,
+                                            now=push.clock.now())
     if created:
         push.running()[1].wake()
-    body = await alerts.status(db, alert_id)
-    return web.json_response(body, status=201 if created else 200,
+    status = await alerts.status(db, alert_id)
+    return web.json_response(status, status=201 if created else 200,
                              headers={"Location": f"/api/alerts/{alert_id}"})
 
 
@@ -131,7 +148,7 @@ async def alert_status(request: web.Request) -> web.Response:
     await require_token(request)
     body = await alerts.status(db, _alert_id(request))
     if body is None:
-        raise ApiError("unknown_alert")
+        raise UnknownAlert()
     return web.json_response(body, headers={"Cache-Control": "no-store"})
 
 
@@ -140,9 +157,9 @@ async def cancel_alert(request: web.Request) -> web.Response:
     await require_token(request)
     alert_id = _alert_id(request)
     if not await alerts.exists(db, alert_id):
-        raise ApiError("unknown_alert")
+        raise UnknownAlert()
     if not await alerts.cancel(db, alert_id, push.clock.now()):
-        raise ApiError("conflict", "The alert has already finished.")
+        raise AlreadyFinished()
     push.running()[1].cancel(alert_id)
     return web.json_response(await alerts.status(db, alert_id))
 
@@ -155,3 +172,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/alerts", create_alert)
     app.router.add_get("/api/alerts/{id}", alert_status)
     app.router.add_post("/api/alerts/{id}/cancel", cancel_alert)
+    add_operations(app, *schemas.OPERATIONS)

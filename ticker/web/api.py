@@ -2,54 +2,79 @@
 
 from __future__ import annotations
 
+import pydantic
 from aiohttp import web
 
 from ticker import appkeys
-from ticker.errors import ApiError, read_json
-from ticker.feed.items import validate_item
-from ticker.feed.session import CHANNEL_RE
+from ticker.errors import (
+    InvalidChannel,
+    InvalidMessage,
+    UnknownChannel,
+    from_validation,
+    read_bytes,
+)
+from ticker.feed.items import PublishBody, publish_body, server_fed
+from ticker.web import schemas
 from ticker.web.auth import require_token
+from ticker.web.openapi import Operation, add_operations
 
 
 def _channel(request: web.Request) -> str:
     name = request.match_info["channel"]
-    if not CHANNEL_RE.match(name):
-        raise ApiError("invalid_channel")
+    try:
+        schemas.ChannelPath.model_validate({"channel": name})
+    except pydantic.ValidationError:
+        raise InvalidChannel() from None
     if request.app[appkeys.hub].get(name) is None:
-        raise ApiError("unknown_channel", f"There is no channel {name!r}.")
+        raise UnknownChannel(f"There is no channel {name!r}.")
     return name
 
 
 async def publish_message(request: web.Request) -> web.Response:
     name = _channel(request)
     await require_token(request)
-    settings = request.app[appkeys.settings]
-    body = await read_json(request, settings.publish_max_bytes)
-    data = validate_item(name, body)
-    if isinstance(data, str):
-        raise ApiError("invalid_message", data)
-    msg = await request.app[appkeys.publisher].publish(name, data)
-    return web.json_response({"channel": name, "epoch": msg.epoch, "offset": msg.offset},
-                             status=201)
+    if server_fed(name):
+        raise InvalidMessage(f"Channel {name!r} is fed by the server and cannot be "
+                             "published to.")
+    raw = await read_bytes(request, request.app[appkeys.settings].publish_max_bytes)
+    try:
+        body = publish_body(name, raw)
+    except pydantic.ValidationError as exc:
+        raise from_validation(exc, "invalid_message", model=PublishBody) from None
+    msg = await request.app[appkeys.publisher].publish(
+        name, body.data.model_dump(exclude_unset=True))
+    answer = schemas.Published(channel=name, epoch=msg.epoch, offset=msg.offset)
+    return web.json_response(answer.model_dump(), status=201)
 
 
 async def channel_history(request: web.Request) -> web.Response:
     """Recent messages, for a client told ``recovered: false`` (or starting afresh)."""
     name = _channel(request)
-    try:
-        limit = int(request.query.get("limit", "20"))
-    except ValueError:
-        raise ApiError("invalid_request", "'limit' must be a whole number.") from None
-    if not 0 <= limit <= 200:
-        raise ApiError("invalid_request", "'limit' must be between 0 and 200.")
+    query = schemas.HistoryQuery.model_validate(dict(request.query))
     channel = request.app[appkeys.hub].channels[name]
     # Public and read-only: widgets embedded on other sites fetch it cross-origin.
     return web.json_response({
         "channel": name, "epoch": channel.epoch, "offset": channel.offset,
-        "messages": [m.envelope() for m in channel.recent(limit)],
+        "messages": [m.envelope() for m in channel.recent(query.limit)],
     }, headers={"Cache-Control": "no-cache", "Access-Control-Allow-Origin": "*"})
+
+
+OPERATIONS = (
+    Operation("POST", "/api/channels/{channel}/messages", "Publish a ticker item",
+              description="`clock` and `data:*` are fed by the server (400 "
+                          "`invalid_message`); `headlines` needs a title; `breaking` "
+                          "takes a title, or `{\"clear\": true}` to hide the banner.",
+              auth=True, ok=201, body=PublishBody, answer=schemas.Published,
+              params=(("path", schemas.ChannelPath),), tags=("channels",),
+              errors=("invalid_message", "invalid_channel", "unknown_channel")),
+    Operation("GET", "/api/channels/{channel}/messages", "Recent messages of a channel",
+              answer=schemas.History, tags=("channels",),
+              params=(("path", schemas.ChannelPath), ("query", schemas.HistoryQuery)),
+              errors=("invalid_request", "invalid_channel", "unknown_channel")),
+)
 
 
 def setup(app: web.Application) -> None:
     app.router.add_post("/api/channels/{channel}/messages", publish_message)
     app.router.add_get("/api/channels/{channel}/messages", channel_history)
+    add_operations(app, *OPERATIONS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ticker import appkeys
-from ticker.errors import ApiError
+from ticker.errors import Forbidden, InvalidToken
 from ticker.web.tokens import TokenInfo, verify_token
 
 
@@ -14,11 +14,11 @@ async def require_token(request: web.Request, role: str = "editor") -> TokenInfo
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise ApiError("unauthorized", headers={"WWW-Authenticate": 'Bearer realm="ticker"'})
+        raise InvalidToken(headers={"WWW-Authenticate": 'Bearer realm="ticker"'})
     info = await verify_token(request.app[appkeys.database], token.strip())
     if info is None:
-        raise ApiError("unauthorized", "The token is not valid (unknown or revoked).",
-                       headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        raise InvalidToken("The token is not valid (unknown or revoked).",
+                           headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
     if role == "admin" and info.role != "admin":
-        raise ApiError("forbidden")
+        raise Forbidden()
     return info

@@ -1,111 +1,213 @@
-"""``GET /openapi.json``: an OpenAPI 3 description of every ``/api`` route.
+"""``GET /openapi.json``, generated from the models that validate requests and build answers.
 
-Each part of the app describes its own routes with :func:`describe`; a test checks that
-every ``/api`` route registered on the app is described, so the document cannot drift.
+Each part of the app lists its :class:`Operation` values (``add_operations(app, ...)``):
+the models of its body, parameters and answer, and the error codes it can answer with.
+Statuses come from the error table, so a route documents every status it can answer
+without anyone writing one by hand; tests drive the server with requests generated from
+this document and fail on an answer it does not list.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any, Literal
 
 from aiohttp import web
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from ticker import __version__
+from ticker.errors import ERRORS
+from ticker.web import schemas
 
-Schema = dict[str, Any]
+REF = "#/components/schemas/{model}"
+ERROR_REF = {"$ref": REF.format(model="Error")}
 
-ERROR = {"$ref": "#/components/schemas/Error"}
-
-_COMPONENTS: dict[str, Any] = {
-    "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-    "schemas": {
-        "Error": {
-            "type": "object",
-            "required": ["error"],
-            "properties": {"error": {
-                "type": "object", "required": ["code", "message"],
-                "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
-            }},
-        },
-        "Message": {
-            "type": "object",
-            "required": ["type", "channel", "epoch", "offset", "data"],
-            "properties": {
-                "type": {"const": "message"}, "channel": {"type": "string"},
-                "epoch": {"type": "string"}, "offset": {"type": "integer", "minimum": 1},
-                "data": {"type": "object"},
-            },
-        },
-    },
-}
-
-_PATHS: dict[str, dict[str, Any]] = {}
+Location = Literal["path", "query", "header"]
 
 
-def describe(method: str, path: str, summary: str, *, auth: bool = False,
-             body: Schema | None = None, responses: dict[int, str] | None = None,
-             ok: Schema | None = None, ok_status: int = 200,
-             parameters: list[Schema] | None = None) -> None:
-    """Add one operation to the document."""
-    op: dict[str, Any] = {"summary": summary, "responses": {}}
-    if auth:
-        op["security"] = [{"bearer": []}]
-    if parameters:
-        op["parameters"] = parameters
-    if body is not None:
-        op["requestBody"] = {"required": True,
-                             "content": {"application/json": {"schema": body}}}
-    ok_resp: dict[str, Any] = {"description": "OK"}
-    if ok is not None:
-        ok_resp["content"] = {"application/json": {"schema": ok}}
-    op["responses"][str(ok_status)] = ok_resp
-    for status, text in (responses or {}).items():
-        op["responses"][str(status)] = {
-            "description": text, "content": {"application/json": {"schema": ERROR}}}
-    _PATHS.setdefault(path, {})[method.lower()] = op
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    summary: str
+    description: str = ""
+    ok: int = 200
+    answer: type[BaseModel] | None = None  # the success body (JSON)
+    body: type[BaseModel] | None = None  # the request body (JSON)
+    params: tuple[tuple[Location, type[BaseModel]], ...] = ()
+    errors: tuple[str, ...] = ()  # codes of the error table it can answer with
+    auth: bool = False
+    # Answers that are not JSON models (an upgrade, an event stream, Prometheus text).
+    raw: dict[int, dict[str, Any]] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+
+    def error_codes(self) -> tuple[str, ...]:
+        implied = ["internal"]
+        if self.body is not None:
+            implied += ["bad_json", "body_too_large", "unsupported_media_type"]
+        if self.auth:
+            implied.append("unauthorized")
+        return tuple(dict.fromkeys([*self.errors, *implied]))
+
+    def statuses(self) -> set[int]:
+        return {self.ok, *self.raw, *(ERRORS[c].status for c in self.error_codes())}
 
 
-def document() -> dict[str, Any]:
+OPERATIONS_KEY = web.AppKey("openapi_operations", list[Operation])
+
+
+def add_operations(app: web.Application, *operations: Operation) -> None:
+    app.setdefault(OPERATIONS_KEY, []).extend(operations)
+
+
+def _models(ops: list[Operation]) -> list[tuple[type[BaseModel], JsonSchemaMode]]:
+    out: dict[tuple[type[BaseModel], JsonSchemaMode], None] = {
+        (schemas.Error, "serialization"): None}
+    for op in ops:
+        if op.body is not None:
+            out[(op.body, "validation")] = None
+        if op.answer is not None:
+            out[(op.answer, "serialization")] = None
+    out.update({(frame, "validation"): None for frame in schemas.WS_FRAMES})
+    return list(out)
+
+
+def parameters(where: Location, model: type[BaseModel]) -> list[dict[str, Any]]:
+    """One OpenAPI parameter per field of ``model`` (its alias is the wire name)."""
+    doc = model.model_json_schema(by_alias=True, ref_template=REF)
+    required = set(doc.get("required", ()))
+    out = []
+    for name, schema in doc["properties"].items():
+        param: dict[str, Any] = {"name": name, "in": where,
+                                 "required": where == "path" or name in required}
+        if "description" in schema:
+            param["description"] = schema.pop("description")
+        schema.pop("title", None)
+        param["schema"] = _not_null(schema)
+        out.append(param)
+    return out
+
+
+def _not_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """A parameter is absent or a string, never JSON null: drop pydantic's null branch."""
+    branches = [b for b in schema.get("anyOf", ()) if b.get("type") != "null"]
+    if "anyOf" not in schema or len(branches) != 1:
+        return schema
+    rest = {k: v for k, v in schema.items() if k != "anyOf" and not (
+        k == "default" and v is None)}
+    return {**branches[0], **rest}
+
+
+def _errors(op: Operation) -> dict[str, Any]:
+    by_status: dict[int, list[str]] = {}
+    for code in op.error_codes():
+        by_status.setdefault(ERRORS[code].status, []).append(code)
+    return {str(status): {
+        "description": "\n".join(f"- `{c}`: {ERRORS[c].message}" for c in codes),
+        "content": {"application/json": {"schema": {"allOf": [ERROR_REF, {
+            "properties": {"error": {"properties": {"code": {"enum": codes}}}}}]}}}}
+        for status, codes in sorted(by_status.items())}
+
+
+def _operation(op: Operation, refs: Mapping[Any, dict[str, Any]]) -> dict[str, Any]:
+    doc: dict[str, Any] = {"summary": op.summary, "operationId": _operation_id(op)}
+    if op.description:
+        doc["description"] = op.description
+    if op.tags:
+        doc["tags"] = list(op.tags)
+    if op.auth:
+        doc["security"] = [{"bearer": []}]
+    params = [p for where, model in op.params for p in parameters(where, model)]
+    if params:
+        doc["parameters"] = params
+    if op.body is not None:
+        doc["requestBody"] = {"required": True, "content": {
+            "application/json": {"schema": refs[(op.body, "validation")]}}}
+    responses: dict[str, Any] = _errors(op)
+    ok: dict[str, Any] = {"description": HTTPStatus(op.ok).phrase}
+    if op.answer is not None:
+        ok["content"] = {"application/json": {"schema": refs[(op.answer, "serialization")]}}
+    if op.ok not in op.raw:
+        responses[str(op.ok)] = ok
+    responses.update({str(status): answer for status, answer in op.raw.items()})
+    doc["responses"] = dict(sorted(responses.items()))
+    return doc
+
+
+def _operation_id(op: Operation) -> str:
+    words = [w.strip("{}") for w in op.path.split("/") if w and w != "api"]
+    return op.method.lower() + "".join(w[:1].upper() + w[1:] for w in words).replace(
+        "-", "").replace(".", "")
+
+
+def document(operations: list[Operation]) -> dict[str, Any]:
+    refs, defs = models_json_schema(_models(operations), ref_template=REF)
+    paths: dict[str, dict[str, Any]] = {}
+    for op in operations:
+        paths.setdefault(op.path, {})[op.method.lower()] = _operation(op, refs)
     return {
         "openapi": "3.1.0",
         "info": {"title": "ticker", "version": __version__,
-                 "description": "Real-time backend for newsrooms: live feeds and Web Push."},
-        "paths": dict(sorted(_PATHS.items())),
-        "components": _COMPONENTS,
+                 "description": "Real-time backend for newsrooms: live feeds and Web Push. "
+                                "Errors are `{\"error\": {\"code\", \"message\"}}`."},
+        "paths": dict(sorted(paths.items())),
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": dict(sorted(defs.get("$defs", {}).items())),
+        },
     }
 
 
-def described() -> set[tuple[str, str]]:
-    return {(method.upper(), path) for path, ops in _PATHS.items() for method in ops}
+def described(app: web.Application) -> set[tuple[str, str]]:
+    return {(op.method.upper(), op.path) for op in app.get(OPERATIONS_KEY, [])}
 
 
 async def openapi_json(request: web.Request) -> web.Response:
-    return web.json_response(document(), headers={"Access-Control-Allow-Origin": "*"})
+    return web.json_response(request.app[_DOC], headers={"Access-Control-Allow-Origin": "*"})
+
+
+_DOC = web.AppKey("openapi_document", dict[str, Any])
+
+
+async def _build(app: web.Application) -> None:
+    # At startup: every part has added its operations by then.
+    app[_DOC] = document(app.get(OPERATIONS_KEY, []))
 
 
 def setup(app: web.Application) -> None:
     app.router.add_get("/openapi.json", openapi_json)
+    app.on_startup.append(_build)
+    add_operations(app, *PLATFORM)
 
 
-CHANNEL_PARAM = {"name": "channel", "in": "path", "required": True,
-                 "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9._:-]{0,63}$"}}
+_STREAM = {"text/event-stream": {"schema": {"type": "string"}}}
 
-describe("POST", "/api/channels/{channel}/messages", "Publish a ticker item", auth=True,
-         parameters=[CHANNEL_PARAM],
-         body={"type": "object", "required": ["data"], "additionalProperties": False,
-               "properties": {"data": {"type": "object"}}},
-         ok={"type": "object", "properties": {"channel": {"type": "string"},
-                                              "epoch": {"type": "string"},
-                                              "offset": {"type": "integer"}}},
-         ok_status=201,
-         responses={400: "Invalid item or channel name", 401: "Missing or bad token",
-                    404: "Unknown channel", 413: "Body too large"})
-describe("GET", "/api/channels/{channel}/messages", "Recent messages of a channel",
-         parameters=[CHANNEL_PARAM, {"name": "limit", "in": "query", "required": False,
-                                     "schema": {"type": "integer", "minimum": 0,
-                                                "maximum": 200, "default": 20}}],
-         ok={"type": "object", "properties": {
-             "channel": {"type": "string"}, "epoch": {"type": "string"},
-             "offset": {"type": "integer"},
-             "messages": {"type": "array", "items": {"$ref": "#/components/schemas/Message"}}}},
-         responses={400: "Invalid limit or channel name", 404: "Unknown channel"})
+PLATFORM = (
+    Operation("GET", "/ws", "The live feed over WebSocket", tags=("feed",), description=(
+        "Upgrade to a WebSocket; frames are JSON text. Client to server: `SubscribeFrame` "
+        "(with `since` to resume), `UnsubscribeFrame`, `TimeFrame`. Server to client: "
+        "`SubscribedFrame`, `MessageFrame`, `TimeReplyFrame`, `ErrorFrame` (the connection "
+        "stays open after a mistake). Close codes: 1001 going away (reconnect and resume), "
+        "1013 fell behind (reconnect and resume), 1008 flood of frames, 1009 frame too "
+        "large. The frames' schemas are under components."),
+        ok=101, errors=("invalid_request", "upgrade_required"),
+        raw={101: {"description": "Switching Protocols: the WebSocket is open."}}),
+    Operation("GET", "/sse", "The live feed as Server-Sent Events", tags=("feed",),
+              description="Each event's data is a frame as on /ws (`SubscribedFrame`, "
+                          "`MessageFrame`); a message's id is `epoch:offset` per channel, "
+                          "comma-separated, for Last-Event-ID.",
+              params=(("query", schemas.SseQuery), ("header", schemas.SseHeaders)),
+              errors=("invalid_request", "invalid_channel", "unknown_channel"),
+              raw={200: {"description": "The event stream.", "content": _STREAM}}),
+    Operation("GET", "/healthz", "Health, per part", tags=("operations",),
+              answer=schemas.Health,
+              raw={503: {"description": "The database is not answering.",
+                         "content": {"application/json": {
+                             "schema": {"$ref": REF.format(model="Health")}}}}}),
+    Operation("GET", "/metrics", "Prometheus metrics", tags=("operations",),
+              raw={200: {"description": "Prometheus text exposition format.",
+                         "content": {"text/plain": {"schema": {"type": "string"}}}}}),
+)
