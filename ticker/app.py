@@ -17,7 +17,7 @@ from apscheduler.triggers.cron import CronTrigger
 from subscribers.setup import setup_push
 from ticker import appkeys
 from ticker.errors import error_middleware
-from ticker.feed import sse, ws
+from ticker.feed import names, sse, ws
 from ticker.feed.channels import Hub, deliver_each
 from ticker.feed.clock import tick_clock
 from ticker.feed.connections import Connections
@@ -32,11 +32,11 @@ from ticker.web.clientaddr import parse_networks
 
 log = logging.getLogger("ticker.app")
 
-BUILTIN_CHANNELS = ("clock", "headlines", "breaking")
+BUILTIN_CHANNELS = tuple(names.BUILTIN)  # kept for importers: the registry is ticker.feed.names
 
 
 def feed_channels(settings: Settings) -> list[str]:
-    return [*BUILTIN_CHANNELS, *(f"data:{s.name}" for s in settings.sources)]
+    return names.feed_channels(s.name for s in settings.sources)
 
 
 async def _database_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from ticker.feed.names import NAME_PATTERN
+
 log = logging.getLogger("ticker.http")
 
 
@@ -31,7 +33,7 @@ ERRORS = _kinds(
     ErrorKind("bad_json", 400, "The body is not valid JSON."),
     ErrorKind("invalid_request", 400, "The request is not of the expected shape."),
     ErrorKind("invalid_message", 400, "The message must be a JSON object with a 'data' object."),
-    ErrorKind("invalid_channel", 400, "Channel names match [a-z0-9][a-z0-9._:-]{0,63}."),
+    ErrorKind("invalid_channel", 400, f"Channel names match {NAME_PATTERN}."),
     ErrorKind("invalid_subscription", 400, "The push subscription is not valid."),
     ErrorKind("invalid_alert", 400, "The alert is not valid."),
     ErrorKind("unknown_topic", 400, "One of the topics is not offered by this site."),

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ticker.feed import wire
+from ticker.feed.names import is_latest
 
 
 class Message:
@@ -164,8 +165,8 @@ def deliver_each(msg: Message, sinks: list[Sink]) -> None:
         sink.deliver(msg)
 
 
-def channel_kind_latest(name: str) -> bool:
-    return name in ("clock", "breaking") or name.startswith("data:")
+# The old name of :func:`ticker.feed.names.is_latest`, kept for importers.
+channel_kind_latest = is_latest
 
 
 class Hub:
@@ -186,7 +187,7 @@ class Hub:
 
     def add_channel(self, name: str) -> Channel:
         if name not in self.channels:
-            self.channels[name] = Channel(name, latest=channel_kind_latest(name),
+            self.channels[name] = Channel(name, latest=is_latest(name),
                                           max_size=self._max_size, max_age=self._max_age)
             self._subscribers[name] = {}
         return self.channels[name]

@@ -8,15 +8,14 @@ those bytes; tests drive a session directly.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ticker.feed import wire
 from ticker.feed.channels import Hub, Message, Position, Sink
+from ticker.feed.names import CHANNEL_RE as CHANNEL_RE  # re-exported: older importers
 
-CHANNEL_RE = re.compile(r"^[a-z0-9][a-z0-9._:-]{0,63}$")
 MAX_CHANNELS_PER_SESSION = 64
 
 Outgoing = bytes | Message  # a ready JSON payload, or a message (shared encoding)

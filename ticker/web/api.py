@@ -7,7 +7,7 @@ from aiohttp import web
 from ticker import appkeys
 from ticker.errors import ApiError, read_json
 from ticker.feed.items import validate_item
-from ticker.feed.session import CHANNEL_RE
+from ticker.feed.names import CHANNEL_RE
 from ticker.web.auth import require_token
 
 

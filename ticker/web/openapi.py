@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from ticker import __version__
+from ticker.feed.names import NAME_PATTERN
 
 Schema = dict[str, Any]
 
@@ -88,7 +89,7 @@ def setup(app: web.Application) -> None:
 
 
 CHANNEL_PARAM = {"name": "channel", "in": "path", "required": True,
-                 "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9._:-]{0,63}$"}}
+                 "schema": {"type": "string", "pattern": f"^{NAME_PATTERN}$"}}
 
 describe("POST", "/api/channels/{channel}/messages", "Publish a ticker item", auth=True,
          parameters=[CHANNEL_PARAM],
