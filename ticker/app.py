@@ -126,6 +126,7 @@ def create_app(settings: Settings) -> web.Application:
     app.on_shutdown.append(_on_shutdown)
     app.router.add_get("/ws", ws.ws_handler)
     app.router.add_get("/sse", sse.sse_handler)
+    app.router.add_route("OPTIONS", "/sse", sse.sse_preflight)
     api.setup(app)
     pages.setup(app)
     health.setup(app)
