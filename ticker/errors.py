@@ -49,6 +49,8 @@ ERRORS = _kinds(
     ErrorKind("push_unavailable", 503, "Web Push is not configured on this server."),
     ErrorKind("payload_too_large", 413, "The payload would exceed the size push services accept."),
     ErrorKind("body_too_large", 413, "The request body is too large."),
+    ErrorKind("uri_too_long", 414, "The request line (path and query) is over 8 KB."),
+    ErrorKind("header_too_large", 431, "A request header is over 8 KB, or there are too many."),
     ErrorKind("unauthorized", 401, "A valid 'Authorization: Bearer <token>' header is required."),
     ErrorKind("bad_signature", 401, "The request signature does not match."),
     ErrorKind("forbidden", 403, "This token's role may not do that."),
@@ -63,6 +65,7 @@ ERRORS = _kinds(
     # WebSocket-only codes (sent as error frames, never as HTTP statuses).
     ErrorKind("unknown_type", 400, "Unknown message type."),
     ErrorKind("slow_consumer", 400, "The client did not keep up and was disconnected."),
+    ErrorKind("too_many_errors", 400, "More errors in one frame than are sent one by one."),
 )
 
 
