@@ -13,7 +13,9 @@ import pytest
 
 from tests.support import need
 from ticker.feed import fanout
-from ticker.feed.fanout import plan
+from ticker.feed.channels import Message
+from ticker.feed.fanout import Fanout, plan
+from ticker.metrics import Metrics
 
 FRAME = b"\x81\x05hello"
 WriteAll = Callable[[bytes, "array[int]"], list[tuple[int, int]]]
@@ -103,3 +105,54 @@ def test_the_plan_hands_out_helpers_work_first_and_keeps_the_loop_share_last(
 def test_the_plan_covers_every_subscriber_exactly_once(n: int, threads: int) -> None:
     covered = [i for start, stop in plan(n, threads) for i in range(start, stop)]
     assert sorted(covered) == list(range(n))
+
+
+class Buffered:
+    """What a broadcast reads of a transport: here, one that is open and has nothing queued."""
+
+    def is_closing(self) -> bool:
+        return False
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+
+class SocketSink:
+    """Any sink that offers a socket (``fd`` >= 0) is written to directly, WebSocket or not."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.closed = False
+        self.transport = Buffered()
+        self.delivered: list[Message] = []
+        self.finished: list[tuple[bytes, int]] = []
+
+    def deliver(self, msg: Message) -> None:
+        self.delivered.append(msg)
+
+    def finish_direct(self, frame: bytes, sent: int) -> None:
+        self.finished.append((frame, sent))
+
+
+@pytest.mark.parametrize("threads", [0, 1])
+def test_the_fanout_writes_the_frame_to_every_sink_offering_a_socket_and_delivers_to_the_rest(
+    pairs: list[tuple[socket.socket, socket.socket]], threads: int,
+) -> None:
+    (a, a_peer), (b, b_peer), (full, _), _ = pairs
+    fill(full)
+    a_peer.settimeout(1)
+    b_peer.settimeout(1)
+    direct = [SocketSink(a.fileno()), SocketSink(b.fileno())]
+    backed_up = SocketSink(full.fileno())
+    no_socket, closed = SocketSink(-1), SocketSink(a.fileno())  # e.g. SSE; a closed one
+    closed.closed = True
+    msg = Message("headlines", "e1", 1, {"title": "x"}, 0.0)
+    fan = Fanout(threads, Metrics(), min_sinks=1)
+    try:
+        fan(msg, [*direct, backed_up, no_socket, closed])
+    finally:
+        fan.close()
+    assert a_peer.recv(1000) == b_peer.recv(1000) == msg.ws_frame
+    assert all(s.delivered == [] and s.finished == [] for s in direct)
+    assert backed_up.finished == [(msg.ws_frame, 0)]  # the loop thread queues the rest
+    assert no_socket.delivered == [msg] and closed.delivered == [msg]

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from ticker.feed import names, session
 from ticker.feed.channels import Channel, Hub, Message, Position
 
 
@@ -97,3 +98,22 @@ def test_ws_frame_header_encodes_payload_length_for_every_size_class() -> None:
     assert ws_text_frame(b"x" * 126)[:4] == b"\x81\x7e\x00\x7e"
     assert ws_text_frame(b"x" * 70000)[:2] == b"\x81\x7f"
     assert len(ws_text_frame(b"x" * 70000)) == 70000 + 10
+
+
+@pytest.mark.parametrize(("name", "ok"), [
+    ("clock", True), ("data:covid19", True), ("a" * 64, True), ("a" * 65, False),
+    ("Headlines", False), ("-x", False), ("", False), ("headlines\n", False), ("a b", False),
+])
+def test_one_rule_decides_what_a_channel_name_is(name: str, ok: bool) -> None:
+    assert names.is_channel_name(name) is ok
+    assert (names.CHANNEL_RE.match(name) is not None) is ok
+    assert session.CHANNEL_RE is names.CHANNEL_RE  # the old import path still works
+
+
+def test_the_registry_knows_the_kinds_and_every_source_name_makes_a_channel_name() -> None:
+    assert names.feed_channels(["covid19"]) == ["clock", "headlines", "breaking", "data:covid19"]
+    assert [names.is_latest(n) for n in names.feed_channels(["x"])] == [True, False, True, True]
+    longest = "s" * 59
+    assert names.SOURCE_NAME_RE.match(longest) and not names.SOURCE_NAME_RE.match(longest + "s")
+    assert names.is_channel_name(names.data_channel(longest))
+    assert not names.SOURCE_NAME_RE.match("a:b")  # the colon separates kind from name

@@ -187,6 +187,57 @@ async def test_sse_refuses_unknown_channels_with_a_json_error(server: ServerProc
             assert resp.status == 400
 
 
+@pytest.mark.parametrize(("channels", "status", "code"), [
+    ("clock,UP", 400, "invalid_channel"),
+    ("headlines,nope", 404, "unknown_channel"),
+    (",".join(f"n{i}" for i in range(65)), 400, "invalid_request"),
+])
+async def test_sse_refuses_what_the_websocket_session_refuses_with_the_same_code(
+    server: ServerProcess, channels: str, status: int, code: str,
+) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{server.url}/sse?channels={channels}") as resp:
+            assert (resp.status, (await resp.json())["error"]["code"]) == (status, code)
+            assert resp.headers["Access-Control-Allow-Origin"] == "*"
+        # nothing stayed subscribed from the refused request
+        assert await metric(server, 'ticker_connections{transport="sse"}') == 0
+
+
+async def test_sse_allows_any_origin_on_the_stream_and_answers_a_preflight(
+    server: ServerProcess,
+) -> None:
+    origin = {"Origin": "https://news.example"}
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{server.url}/sse?channels=clock", headers=origin) as resp:
+            assert resp.headers["Access-Control-Allow-Origin"] == "*"
+            sub, clock = await read_sse(resp, 2)
+        assert (sub["data"]["type"], clock["data"]["channel"]) == ("subscribed", "clock")
+        async with http.options(f"{server.url}/sse?channels=clock", headers={
+            **origin, "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "last-event-id",
+        }) as resp:
+            assert resp.status == 204
+            assert resp.headers["Access-Control-Allow-Origin"] == "*"
+            assert "last-event-id" in resp.headers["Access-Control-Allow-Headers"].lower()
+
+
+async def test_sse_messages_published_while_the_stream_starts_follow_the_replay_in_order(
+    server: ServerProcess,
+) -> None:
+    _, first = await publish(server, {"title": "0"})
+    for n in range(1, 4):
+        await publish(server, {"title": str(n)})
+    url = f"{server.url}/sse?channels=headlines"
+    async with aiohttp.ClientSession() as http, http.get(
+        url, headers={"Last-Event-ID": f"{first['epoch']}:1"}
+    ) as resp:
+        publishing = asyncio.gather(*(publish(server, {"title": str(n)}) for n in range(4, 8)))
+        sub, *events = await read_sse(resp, 8)
+        await publishing
+    assert sub["data"]["recovered"] is True
+    assert [e["data"]["offset"] for e in events] == list(range(2, 9))
+
+
 # --------------------------------------------------------------------------- bad input
 
 
@@ -222,6 +273,72 @@ async def test_flood_of_frames_closes_with_1008(server: ServerProcess) -> None:
             while True:
                 await recv_json(ws)
     assert info.value.rcvd is not None and info.value.rcvd.code == 1008
+
+
+@pytest.mark.parametrize("kind", ["binary", "ping", "pong"])
+async def test_a_flood_of_binary_frames_pings_or_pongs_closes_with_1008(
+    server: ServerProcess, kind: str,
+) -> None:
+    """Every client frame counts against the rate, not only text: with ``autoping=False``
+    each ping reaches the handler, which would otherwise answer every one of them."""
+    replies = 0
+    async with aiohttp.ClientSession() as http, http.ws_connect(
+        server.ws_url, autoping=False, autoclose=False,
+    ) as ws:
+        send = {"binary": lambda: ws.send_bytes(b"\x00"), "ping": lambda: ws.ping(b"p"),
+                "pong": lambda: ws.pong(b"p")}[kind]
+        for _ in range(2000):
+            await send()
+        while True:
+            msg = await asyncio.wait_for(ws.receive(), 10)
+            if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+                break
+            replies += 1
+    assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == 1008
+    assert replies <= 60  # the burst allowance, not one reply per frame
+
+
+async def frames_until_time_reply(ws: Any) -> list[bytes]:
+    """Every frame the server sends until it answers a ``time`` request sent now."""
+    await ws.send(json.dumps({"type": "time", "t0": "marker"}))
+    got = []
+    while True:
+        raw = await asyncio.wait_for(ws.recv(), 5)
+        frame = json.loads(raw)
+        if frame.get("type") == "time" and frame.get("t0") == "marker":
+            return got
+        got.append(raw.encode() if isinstance(raw, str) else raw)
+
+
+async def test_a_frame_naming_more_channels_than_a_session_holds_gets_one_error(
+    server: ServerProcess,
+) -> None:
+    text = json.dumps({"type": "subscribe", "channels": [f"n{i}" for i in range(5000)]})
+    async with websockets.connect(server.ws_url) as ws:
+        await ws.send(text)
+        out = await frames_until_time_reply(ws)
+    assert [json.loads(f)["code"] for f in out] == ["invalid_request"]
+    assert sum(map(len, out)) < 300 < len(text)
+
+
+async def test_errors_for_unknown_channels_are_capped_per_frame_and_per_second(
+    server: ServerProcess,
+) -> None:
+    # 64 one-letter unknown names: within the session's limit, each one an error
+    text = json.dumps({"type": "subscribe", "channels": [f"{c}" for c in
+                                                          "abcdefghijklmnopqrstuvwxyz"] +
+                       [f"z{i}" for i in range(38)]})
+    sent = received = 0
+    async with websockets.connect(server.ws_url) as ws:
+        for _ in range(15):
+            await ws.send(text)
+            sent += len(text)
+        out = await frames_until_time_reply(ws)
+        received = sum(map(len, out))
+    codes = {json.loads(f)["code"] for f in out}
+    assert codes <= {"unknown_channel", "too_many_errors"}
+    assert received <= sent, (received, sent)
+    assert received < 15 * 1024  # a small constant, whatever the frames name
 
 
 @pytest.mark.parametrize(

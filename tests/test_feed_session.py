@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from ticker.feed import wire
-from ticker.feed.channels import Hub, Message
+from ticker.feed.channels import Hub, Message, Position
 from ticker.feed.session import Reply, Session
 
 
@@ -123,3 +123,46 @@ def test_closing_the_session_unsubscribes_everywhere() -> None:
     assert hub.subscriber_count() == 2
     session.close()
     assert hub.subscriber_count() == 0
+
+
+@pytest.mark.parametrize("kind", ["binary", "control"])
+def test_binary_and_control_frames_count_against_the_rate(kind: str) -> None:
+    _hub, session, _sink, _clock = make(rate=10)
+    handle = session.handle_binary if kind == "binary" else session.handle_control
+    closes = [handle().close for _ in range(50)]  # all at once
+    assert closes[:20] == [None] * 20 and wire.CLOSE_POLICY in closes
+
+
+def test_a_frame_naming_more_channels_than_a_session_holds_gets_one_error() -> None:
+    _hub, session, _sink, _clock = make()
+    reply = session.handle(json.dumps({"type": "subscribe",
+                                       "channels": [f"n{i}" for i in range(65)]}))
+    assert [f["code"] for f in frames(reply)] == ["invalid_request"]
+
+
+def test_errors_of_one_frame_are_capped_and_the_rest_counted_in_one_more() -> None:
+    _hub, session, _sink, _clock = make()
+    reply = session.handle(json.dumps({"type": "subscribe",
+                                       "channels": [f"n{i}" for i in range(10)]}))
+    out = frames(reply)
+    assert [f["code"] for f in out] == ["unknown_channel"] * 3 + ["too_many_errors"]
+    assert out[-1]["count"] == 7
+    assert reply.errors == ["unknown_channel"] * 10  # all counted for the metrics
+
+
+def test_errors_per_second_are_capped_and_come_back_with_time() -> None:
+    _hub, session, _sink, clock = make(rate=1000)
+    sent = [len(frames(session.handle('{"type":"dance"}'))) for _ in range(30)]
+    assert sum(sent) == 10  # the burst, then nothing until time passes
+    clock.t += 1.0
+    assert len(frames(session.handle('{"type":"dance"}'))) == 1
+
+
+def test_a_subscribe_reports_where_each_channel_stands_for_the_sse_event_ids() -> None:
+    hub, session, _sink, _clock = make()
+    first, _ = hub.publish("headlines", {"n": 1})
+    hub.publish("headlines", {"n": 2})
+    reply = session.dispatch({"type": "subscribe", "channels": ["clock", "headlines"],
+                              "since": {"headlines": {"epoch": first.epoch, "offset": 1}}})
+    assert reply.positions == {"clock": Position(hub.channels["clock"].epoch, 0),
+                               "headlines": Position(first.epoch, 1)}

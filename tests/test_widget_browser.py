@@ -514,3 +514,60 @@ async def test_widget_falls_back_to_server_sent_events_where_websockets_are_unav
     await publish(server, "headlines", {"title": "Over SSE", "url": "/sse"})
     await expect(tab.page.locator("ticker-widget .headline").first).to_have_text(
         "Over SSE", timeout=DELIVERY_TIMEOUT_MS)
+
+
+# --- Server-Sent Events from other origins -----------------------------------------------
+
+EVENT_SOURCE_PAGE = """<!doctype html><html><body><script>
+  window.got = [];
+  window.opened = 0;
+  const es = new EventSource("SERVER/sse?channels=headlines");
+  es.onopen = () => { window.opened += 1; };
+  es.onmessage = (ev) => window.got.push(JSON.parse(ev.data));
+</script></body></html>"""
+
+
+async def got_titles(tab: Tab) -> list[str]:
+    got: list[dict[str, Any]] = await tab.page.evaluate("window.got")
+    return [m["data"]["title"] for m in got if m["type"] == "message"]
+
+
+async def test_an_event_source_on_another_origin_streams_and_resumes_after_a_restart(
+        tab: Tab, server: ServerProcess, site: LocalSite) -> None:
+    """The browser reconnects by itself with ``Last-Event-ID``, still cross-origin."""
+    await tab.page.goto(site.put("/es.html", EVENT_SOURCE_PAGE.replace("SERVER", server.url)))
+    await tab.page.wait_for_function("window.got.some((m) => m.type === 'subscribed')")
+    await publish(server, "headlines", {"title": "Across origins"})
+    await tab.page.wait_for_function("window.got.some((m) => m.type === 'message')",
+                                     timeout=DELIVERY_TIMEOUT_MS)
+    assert await got_titles(tab) == ["Across origins"]
+
+    await asyncio.to_thread(server.restart)
+    await tab.page.wait_for_function("window.opened >= 2", timeout=LIVE_TIMEOUT_MS)
+    await publish(server, "headlines", {"title": "After the restart"})
+    await tab.page.wait_for_function("window.got.filter((m) => m.type === 'message').length > 1",
+                                     timeout=DELIVERY_TIMEOUT_MS)
+    assert await got_titles(tab) == ["Across origins", "After the restart"]
+    # The browser sent the last id it saw (from before the restart), so the server says the
+    # gap cannot be filled; without the header the new stream would claim recovered: true.
+    subscribed = [m for m in await tab.page.evaluate("window.got") if m["type"] == "subscribed"]
+    assert [m["recovered"] for m in subscribed] == [True, False]
+
+
+async def test_widget_on_another_site_falls_back_to_sse_when_websockets_are_blocked(
+        tab: Tab, server: ServerProcess, site: LocalSite) -> None:
+    await publish(server, "headlines", {"title": "Before load", "url": "https://news.example/b"})
+    # A proxy that refuses WebSocket upgrades: every attempt fails, as it would in the field.
+    await tab.page.route(re.compile(r"/ws$"), lambda route: route.abort())
+    await tab.page.add_init_script("window.WebSocket = undefined;")
+    page_url = site.put("/article.html", f"""<!doctype html><html><body>
+        <script src="{server.url}/widget.js" data-channels="clock,headlines" async></script>
+        </body></html>""")
+    await tab.page.goto(page_url)
+    widget = tab.page.locator("ticker-widget")
+    await expect(widget).to_have_attribute("data-transport", "sse")
+    await expect(widget).to_have_attribute("data-state", "live", timeout=LIVE_TIMEOUT_MS)
+    await expect(tab.page.locator("ticker-widget .clock")).to_contain_text("GMT")
+    await publish(server, "headlines", {"title": "Live over SSE", "url": "https://news.example/l"})
+    await expect(tab.page.locator("ticker-widget .headline").first).to_have_text(
+        "Live over SSE", timeout=DELIVERY_TIMEOUT_MS)

@@ -17,7 +17,7 @@ from apscheduler.triggers.cron import CronTrigger
 from subscribers.setup import setup_push
 from ticker import appkeys
 from ticker.errors import error_middleware
-from ticker.feed import sse, ws
+from ticker.feed import names, sse, ws
 from ticker.feed.channels import Hub, deliver_each
 from ticker.feed.clock import tick_clock
 from ticker.feed.connections import Connections
@@ -35,12 +35,12 @@ from ticker.web.upgrade import upgrade_only
 
 log = logging.getLogger("ticker.app")
 
-BUILTIN_CHANNELS = ("clock", "headlines", "breaking")
+BUILTIN_CHANNELS = tuple(names.BUILTIN)  # kept for importers: the registry is ticker.feed.names
 
 
 def feed_channels(settings: Settings) -> list[str]:
     sample_channel = [f"data:{sample.NAME}"] if sample.enabled(settings) else []
-    return [*BUILTIN_CHANNELS, *(f"data:{s.name}" for s in settings.sources), *sample_channel]
+    return [*names.feed_channels(s.name for s in settings.sources), *sample_channel]
 
 
 async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -138,6 +138,7 @@ def create_app(settings: Settings) -> web.Application:
     app.on_shutdown.append(_on_shutdown)
     app.router.add_get("/ws", upgrade_only(ws.ws_handler))
     app.router.add_get("/sse", sse.sse_handler)
+    app.router.add_route("OPTIONS", "/sse", sse.sse_preflight)
     api.setup(app)
     pages.setup(app)
     health.setup(app)

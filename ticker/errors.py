@@ -52,6 +52,8 @@ import pydantic
 from aiohttp import web
 from pydantic_core import PydanticCustomError
 
+from ticker.feed.names import NAME_PATTERN
+
 log = logging.getLogger("ticker.http")
 
 
@@ -77,8 +79,10 @@ add_kinds(
     ErrorKind("bad_json", 400, "The body is not valid JSON."),
     ErrorKind("invalid_request", 400, "The request is not of the expected shape."),
     ErrorKind("invalid_message", 400, "The message must be a JSON object with a 'data' object."),
-    ErrorKind("invalid_channel", 400, "Channel names match [a-z0-9][a-z0-9._:-]{0,63}."),
+    ErrorKind("invalid_channel", 400, f"Channel names match {NAME_PATTERN}."),
     ErrorKind("body_too_large", 413, "The request body is too large."),
+    ErrorKind("uri_too_long", 414, "The request line (path and query) is over 8 KB."),
+    ErrorKind("header_too_large", 431, "A request header is over 8 KB, or there are too many."),
     ErrorKind("unauthorized", 401, "A valid 'Authorization: Bearer <token>' header is required."),
     ErrorKind("bad_signature", 401, "The request signature does not match."),
     ErrorKind("forbidden", 403, "This token's role may not do that."),
@@ -94,6 +98,7 @@ add_kinds(
     # WebSocket-only codes (sent as error frames, never as HTTP statuses).
     ErrorKind("unknown_type", 400, "Unknown message type."),
     ErrorKind("slow_consumer", 400, "The client did not keep up and was disconnected."),
+    ErrorKind("too_many_errors", 400, "More errors in one frame than are sent one by one."),
 )
 
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ticker.feed.names import SOURCE_NAME_RE
 from ticker.web.clientaddr import parse_networks
 
 ENV_PREFIX = "TICKER_"
@@ -183,7 +183,7 @@ class Settings:
         return out
 
 
-_CHANNEL_SAFE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,56}$")
+_CHANNEL_SAFE = SOURCE_NAME_RE  # a source names the channel data:<source>
 
 
 def _coerce(name: str, raw: Any, target: Any) -> Any:
@@ -223,7 +223,7 @@ def _source(raw: Mapping[str, Any]) -> SourceSettings:
     except KeyError as exc:
         raise SettingsError(f"[[sources]] entry lacks {exc.args[0]!r}") from None
     if not _CHANNEL_SAFE.match(name):
-        raise SettingsError(f"source name {name!r} must match [a-z0-9][a-z0-9._-]*")
+        raise SettingsError(f"source name {name!r} must match {SOURCE_NAME_RE.pattern[:-2]}")
     if fmt not in SOURCE_FORMATS:
         raise SettingsError(f"source {name!r}: format must be one of {', '.join(SOURCE_FORMATS)}")
     if not url.startswith(("http://", "https://")):

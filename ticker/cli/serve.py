@@ -6,11 +6,10 @@ import argparse
 import logging
 from typing import Any
 
-from aiohttp import web
-
 from ticker.app import create_app
 from ticker.logs import redact, setup_logging
 from ticker.settings import Settings
+from ticker.web import server
 
 log = logging.getLogger("ticker.serve")
 
@@ -38,7 +37,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         log.warning("running in demo mode: embedded defaults are in use; set TICKER_MODE="
                     "production for a real deployment")
     app = create_app(settings)
-    web.run_app(app, host=settings.host, port=settings.port, print=None,
-                shutdown_timeout=5.0, access_log=logging.getLogger("aiohttp.access"),
-                handle_signals=True)
+    # not web.run_app: requests aiohttp cannot parse are answered as JSON (ticker.web.server)
+    server.run(app, host=settings.host, port=settings.port, shutdown_timeout=5.0,
+               access_log=logging.getLogger("aiohttp.access"))
     return 0

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ticker.feed import wire
+from ticker.feed.names import is_latest
 
 
 class Message:
@@ -152,10 +153,43 @@ class Channel:
         return Recovery(False, [last] if self.latest and last else [], head)
 
 
-class Sink(Protocol):
-    """Where a connection's messages go. ``deliver`` must not block or await."""
+class Buffer(Protocol):
+    """What a broadcast reads of a sink's transport (an :class:`asyncio.Transport` has it)."""
 
-    def deliver(self, msg: Message) -> None: ...
+    def is_closing(self) -> bool: ...
+
+    def get_write_buffer_size(self) -> int: ...
+
+
+class Sink(Protocol):
+    """Where a connection's messages go: handed each message with ``deliver``, or written to
+    directly by a broadcast (:mod:`ticker.feed.fanout`).
+
+    A direct write sends the message's :attr:`Message.ws_frame` (the complete WebSocket
+    frame) to the socket ``fd`` from a helper thread, so a sink offers it only when those are
+    the bytes its peer expects on that socket: ``fd`` is -1 for any other sink (SSE, TLS).
+    It is attempted only when the sink is not ``closed`` and its ``transport`` is not closing
+    and holds no unsent bytes (the frame must not overtake them). Afterwards, on the loop
+    thread, ``finish_direct(frame, sent)`` is called for a write that did not send the whole
+    frame (``sent`` bytes went out; -1: the socket failed). Plain attributes rather than a
+    method: they are read once per subscriber of every broadcast.
+    """
+
+    # Read-only here (a sink may keep them as plain attributes, as the connections do).
+    @property
+    def fd(self) -> int: ...
+
+    @property
+    def closed(self) -> bool: ...
+
+    @property
+    def transport(self) -> Buffer: ...
+
+    def deliver(self, msg: Message) -> None:
+        """Send ``msg``; must not block or await."""
+
+    def finish_direct(self, frame: bytes, sent: int) -> None:
+        """Complete a direct write of which only ``sent`` bytes went out (-1: failed)."""
 
 
 def deliver_each(msg: Message, sinks: list[Sink]) -> None:
@@ -164,8 +198,8 @@ def deliver_each(msg: Message, sinks: list[Sink]) -> None:
         sink.deliver(msg)
 
 
-def channel_kind_latest(name: str) -> bool:
-    return name in ("clock", "breaking") or name.startswith("data:")
+# The old name of :func:`ticker.feed.names.is_latest`, kept for importers.
+channel_kind_latest = is_latest
 
 
 class Hub:
@@ -186,7 +220,7 @@ class Hub:
 
     def add_channel(self, name: str) -> Channel:
         if name not in self.channels:
-            self.channels[name] = Channel(name, latest=channel_kind_latest(name),
+            self.channels[name] = Channel(name, latest=is_latest(name),
                                           max_size=self._max_size, max_age=self._max_age)
             self._subscribers[name] = {}
         return self.channels[name]

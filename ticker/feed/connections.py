@@ -111,7 +111,14 @@ class WsConnection:
 
 
 class SseConnection:
-    __slots__ = ("chunked", "closed", "done", "limit", "metrics", "positions", "transport")
+    """A :class:`~ticker.feed.channels.Sink` writing Server-Sent Events to one transport.
+
+    It exists, and can be subscribed, before the response has started: what it is given
+    until :meth:`start` waits in order, so nothing published while the headers go out is
+    lost or sent ahead of the replay."""
+
+    __slots__ = ("chunked", "closed", "done", "fd", "limit", "metrics", "pending", "positions",
+                 "session", "transport")
 
     def __init__(self, transport: asyncio.Transport, chunked: bool, limit: int,
                  metrics: Metrics) -> None:
@@ -121,7 +128,10 @@ class SseConnection:
         self.metrics = metrics
         self.positions: dict[str, str] = {}
         self.closed = False
+        self.fd = -1  # events are not WebSocket frames: never written directly
         self.done = asyncio.Event()
+        self.pending: list[bytes] | None = []  # None once the stream has started
+        self.session: Session | None = None
 
     def event_id(self) -> str:
         return ",".join(self.positions.values())
@@ -130,8 +140,27 @@ class SseConnection:
         self.positions[msg.channel] = f"{msg.epoch}:{msg.offset}"
         self.write(wire.sse_event(msg.sse_data, self.event_id()))
 
+    def send_reply(self, reply: Reply) -> None:
+        for item in reply.out:
+            if isinstance(item, Message):
+                self.deliver(item)
+            else:  # protocol frames carry no position: no id
+                self.write(wire.sse_event(wire.sse_data_lines(item)))
+
+    def finish_direct(self, frame: bytes, sent: int) -> None:
+        raise AssertionError("an SSE connection is never written to directly (fd is -1)")
+
+    def start(self) -> None:
+        """The headers are out: send what waited, then write as events come."""
+        pending, self.pending = self.pending, None
+        for body in pending or ():
+            self.write(body)
+
     def write(self, body: bytes) -> None:
         if self.closed:
+            return
+        if self.pending is not None:
+            self.pending.append(body)
             return
         transport = self.transport
         if transport.is_closing():
@@ -147,5 +176,8 @@ class SseConnection:
         self.metrics.delivered.counts["sse"] += 1
 
     def close(self) -> None:
+        """Stop writing, end the stream and leave every channel (idempotent)."""
         self.closed = True
         self.done.set()
+        if self.session is not None:
+            self.session.close()

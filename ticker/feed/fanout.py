@@ -10,10 +10,11 @@ event-loop thread writes its own share and then waits for theirs.
 
 Why this is safe: the loop thread is inside the broadcast until every share is written,
 so nothing else can touch those transports meanwhile; a connection is written to directly
-only when its transport holds no unsent bytes (nothing to overtake) and speaks plain TCP
-(TLS is the transport's business). Short writes and failures come back to the loop thread,
-which queues the rest on the transport or drops the connection, as ``transport.write``
-would have. Other sinks (SSE, closing or backed-up connections) get the ordinary path.
+only when its transport holds no unsent bytes (nothing to overtake) and it offers a
+descriptor (plain TCP carrying WebSocket frames: the :class:`~ticker.feed.channels.Sink`
+protocol). Short writes and failures come back to the loop thread, which hands them to the
+sink's ``finish_direct`` (queue the rest, or drop the connection, as ``transport.write``
+would have). Other sinks (SSE, TLS, closing or backed-up connections) get ``deliver``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from ticker.feed.channels import Message, Sink, deliver_each
-from ticker.feed.connections import WsConnection
 from ticker.metrics import Metrics
 
 
@@ -128,18 +128,19 @@ class Fanout:
         self.metrics.delivered.counts["ws"] += delivered
 
     @staticmethod
-    def _direct(msg: Message, sinks: list[Sink]) -> tuple[list[WsConnection], array[int]]:
-        """The connections that can be written to directly and their descriptors (built in
-        the same pass); the rest get ``deliver``.
+    def _direct(msg: Message, sinks: list[Sink]) -> tuple[list[Sink], array[int]]:
+        """The sinks that can be written to directly and their descriptors (built in the
+        same pass); the rest get ``deliver``.
 
-        Direct means: a plain socket, open, with nothing buffered in its transport that the
-        frame could overtake. Written out inline rather than as a method of
-        :class:`WsConnection`: it runs once per subscriber before the helpers can start."""
-        direct: list[WsConnection] = []
+        Direct means: a descriptor (``fd`` >= 0), open, with nothing buffered in its
+        transport that the frame could overtake. Attribute reads written out inline rather
+        than a method call per sink: this runs once per subscriber before the helpers can
+        start."""
+        direct: list[Sink] = []
         fds = array("i")
         keep, keep_fd = direct.append, fds.append
         for sink in sinks:
-            if type(sink) is WsConnection and sink.fd >= 0 and not sink.closed:
+            if sink.fd >= 0 and not sink.closed:
                 transport = sink.transport
                 if not transport.is_closing() and not transport.get_write_buffer_size():
                     keep(sink)

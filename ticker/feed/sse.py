@@ -1,10 +1,18 @@
 """``GET /sse?channels=a,b``: the feed as Server-Sent Events, for networks that block WebSockets.
 
+The request is one ``subscribe`` of a :class:`~ticker.feed.session.Session`, the same as on
+``/ws``: channel names, limits, resume and error codes are the session's. What is SSE's own
+is here: the query and ``Last-Event-ID`` syntax, the event encoding, ``retry`` and keepalives,
+and that errors are JSON answers (4xx) before the stream starts rather than error frames.
+
 Every event is a JSON object of the same shape as on ``/ws`` (``type`` first), sent as an
 unnamed event so ``EventSource.onmessage`` sees them all. A ``message`` event's ``id`` is
 ``epoch:offset``; with several channels it lists every channel's position, comma-separated
 (``e1:41,e2:7``), because a browser resends only the last id it saw. ``Last-Event-ID`` (or
 ``?lastEventId=``) resumes each channel whose epoch it names.
+
+The stream is meant for pages on any site (the widget's fallback): every answer, errors
+included, allows any origin. No credentials are involved, so ``*`` is enough.
 
 Like ``/ws``, events are written to the transport directly (as chunks of the chunked
 encoding aiohttp set up) and a client whose unsent bytes pass the limit is dropped.
@@ -14,19 +22,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from typing import Any
 
 from aiohttp import web
 
 from ticker import appkeys
 from ticker.errors import ApiError
-from ticker.feed import wire
 from ticker.feed.channels import Hub, Position
 from ticker.feed.connections import SseConnection
-from ticker.feed.session import CHANNEL_RE, MAX_CHANNELS_PER_SESSION
+from ticker.feed.session import MAX_CHANNELS_PER_SESSION, Session, wall_ms
 
 log = logging.getLogger("ticker.feed.sse")
 
 KEEPALIVE_SECONDS = 15.0
+CORS = {"Access-Control-Allow-Origin": "*"}
+# A preflight is only sent by clients that add headers of their own (EventSource polyfills
+# built on fetch or XHR send Last-Event-ID themselves); EventSource does not need one.
+PREFLIGHT = {**CORS, "Access-Control-Allow-Methods": "GET",
+             "Access-Control-Allow-Headers": "Last-Event-ID, Cache-Control",
+             "Access-Control-Max-Age": "86400"}
 
 
 def parse_last_event_id(value: str, hub: Hub, names: list[str]) -> dict[str, Position]:
@@ -50,19 +65,17 @@ def parse_last_event_id(value: str, hub: Hub, names: list[str]) -> dict[str, Pos
     return out
 
 
-def _channels(request: web.Request, hub: Hub) -> list[str]:
+def subscribe_frame(request: web.Request, hub: Hub) -> dict[str, Any]:
+    """The session frame this request stands for: its channels and where to resume them."""
     raw = request.query.get("channels", "")
     names = list(dict.fromkeys(n.strip() for n in raw.split(",") if n.strip()))
     if not names:
-        raise ApiError("invalid_request", "Name the channels: /sse?channels=clock,headlines")
-    if len(names) > MAX_CHANNELS_PER_SESSION:
-        raise ApiError("invalid_request", "Too many channels on one connection.")
-    for name in names:
-        if not CHANNEL_RE.match(name):
-            raise ApiError("invalid_channel", f"{name[:80]!r} is not a channel name.")
-        if hub.get(name) is None:
-            raise ApiError("unknown_channel", f"There is no channel {name!r}.")
-    return names
+        raise ApiError("invalid_request", "Name the channels: /sse?channels=clock,headlines",
+                       headers=CORS)
+    last_id = request.headers.get("Last-Event-ID") or request.query.get("lastEventId", "")
+    since = parse_last_event_id(last_id, hub, names) if last_id else {}
+    return {"type": "subscribe", "channels": names,
+            "since": {n: {"epoch": p.epoch, "offset": p.offset} for n, p in since.items()}}
 
 
 async def sse_handler(request: web.Request) -> web.StreamResponse:
@@ -70,36 +83,36 @@ async def sse_handler(request: web.Request) -> web.StreamResponse:
     hub = app[appkeys.hub]
     settings = app[appkeys.settings]
     metrics = app[appkeys.metrics]
-    names = _channels(request, hub)
-    last_id = request.headers.get("Last-Event-ID") or request.query.get("lastEventId", "")
-    since = parse_last_event_id(last_id, hub, names) if last_id else {}
-
-    resp = web.StreamResponse(headers={
-        "Content-Type": "text/event-stream; charset=utf-8",
-        "Cache-Control": "no-cache, no-transform",
-        "X-Accel-Buffering": "no",  # nginx: do not buffer the stream
-    })
-    await resp.prepare(request)
+    frame = subscribe_frame(request, hub)
     transport = request.transport
-    if transport is None:
-        return resp
-    chunked = request.version >= (1, 1)
-    conn = SseConnection(transport, chunked, settings.ws_send_buffer_bytes, metrics)
+    if transport is None:  # the client is already gone
+        return web.Response(status=204)
+    conn = SseConnection(transport, request.version >= (1, 1), settings.ws_send_buffer_bytes,
+                         metrics)
+    session = conn.session = Session(hub, conn, rate=settings.ws_max_client_rate,
+                                     now=time.monotonic, wall_ms=wall_ms)
+    # Subscribing and queueing the replay are one step: whatever is published while the
+    # headers go out waits behind it in the connection (see SseConnection).
+    reply = session.dispatch(frame)
+    if reply.refused:
+        conn.close()
+        code, message = reply.refused[0]
+        raise ApiError(code, message, headers=CORS)
+    conn.write(f"retry: {settings.sse_retry_ms}\n\n".encode())
+    conn.positions.update({n: f"{p.epoch}:{p.offset}" for n, p in reply.positions.items()})
     conns = app[appkeys.connections]
     conns.sse[conn] = None
     metrics.connections.labels("sse").inc()
     try:
-        conn.write(f"retry: {settings.sse_retry_ms}\n\n".encode())
-        for name in names:
-            channel = hub.channels[name]
-            conn.positions[name] = f"{channel.epoch}:{channel.offset}"
-        for name in names:
-            rec = hub.subscribe(name, conn, since.get(name))
-            conn.positions[name] = f"{rec.head.epoch}:{rec.offset}"
-            conn.write(wire.sse_event(wire.sse_data_lines(
-                wire.subscribed(name, rec.head.epoch, rec.offset, rec.recovered))))
-            for msg in rec.messages:
-                conn.deliver(msg)
+        conn.send_reply(reply)
+        resp = web.StreamResponse(headers={
+            "Content-Type": "text/event-stream; charset=utf-8",
+            "Cache-Control": "no-cache, no-transform",
+            "X-Accel-Buffering": "no",  # nginx: do not buffer the stream
+            **CORS,
+        })
+        await resp.prepare(request)
+        conn.start()
         while not conn.closed:
             try:
                 await asyncio.wait_for(conn.done.wait(), KEEPALIVE_SECONDS)
@@ -107,10 +120,13 @@ async def sse_handler(request: web.Request) -> web.StreamResponse:
                 conn.write(b": keepalive\n\n")
     finally:
         conn.close()
-        hub.unsubscribe_all(conn, names)
         conns.sse.pop(conn, None)
         metrics.connections.labels("sse").dec()
     return resp
+
+
+async def sse_preflight(request: web.Request) -> web.Response:
+    return web.Response(status=204, headers=PREFLIGHT)
 
 
 async def close_all(conns: dict[SseConnection, None]) -> None:

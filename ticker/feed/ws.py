@@ -19,12 +19,9 @@ from aiohttp import WSMsgType, web
 from ticker import appkeys
 from ticker.feed import wire
 from ticker.feed.connections import Connections, WsConnection
-from ticker.feed.session import Reply, Session
+from ticker.feed.session import Reply, Session, wall_ms
 
 log = logging.getLogger("ticker.feed.ws")
-
-def wall_ms() -> int:
-    return int(time.time() * 1000)
 
 
 async def ws_handler(request: web.Request) -> web.StreamResponse:
@@ -53,28 +50,35 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
     try:
         async for msg in ws:
             conn.seen = time.monotonic()
-            if msg.type == WSMsgType.PING:
-                await ws.pong(msg.data)
-            elif msg.type == WSMsgType.TEXT:
-                reply = session.handle(msg.data)
-                conn.send_reply(reply)
-                for code in reply.errors:
-                    metrics.protocol_errors.labels(code).inc()
-                if reply.close is not None:
-                    metrics.protocol_errors.labels(str(reply.close)).inc()
-                    conn.drop(reply.close, reply.close_reason)
-                    break
-            elif msg.type == WSMsgType.BINARY:
-                conn.send_reply(Reply().error("invalid_request",
-                                              "Send JSON text frames, not binary."))
-            elif msg.type == WSMsgType.ERROR:
+            if msg.type == WSMsgType.ERROR:
                 metrics.protocol_errors.labels(str(ws.close_code or "error")).inc()
+                break
+            reply = _answer(session, msg.type, msg.data)
+            if reply.close is None and msg.type == WSMsgType.PING:
+                await ws.pong(msg.data)
+            conn.send_reply(reply)
+            for code in reply.errors:
+                metrics.protocol_errors.labels(code).inc()
+            if reply.close is not None:
+                metrics.protocol_errors.labels(str(reply.close)).inc()
+                conn.drop(reply.close, reply.close_reason)
                 break
     finally:
         conn.detach()
         conns.ws.pop(conn, None)
         metrics.connections.labels("ws").dec()
     return ws
+
+
+def _answer(session: Session, kind: WSMsgType, data: object) -> Reply:
+    """Every frame aiohttp hands over counts against the client's rate, whatever its kind
+    (pings included: ``autoping`` is off, so each one reaches this handler)."""
+    if kind == WSMsgType.TEXT:
+        assert isinstance(data, str)
+        return session.handle(data)
+    if kind == WSMsgType.BINARY:
+        return session.handle_binary()
+    return session.handle_control()
 
 
 async def close_all(conns: Connections, code: int = wire.CLOSE_GOING_AWAY,

@@ -12,10 +12,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ticker.feed.session import CHANNEL_RE, MAX_CHANNELS_PER_SESSION
+from ticker.feed.names import NAME_PATTERN
+from ticker.feed.session import MAX_CHANNELS_PER_SESSION
 
-# The JSON Schema dialect has no Python "$" (which also matches before a final newline).
-CHANNEL_PATTERN = CHANNEL_RE.pattern
+# Anchored for JSON Schema (ECMA) and pydantic (Rust regex): there "$" is the very end.
+CHANNEL_PATTERN = f"^{NAME_PATTERN}$"
 ChannelName = Annotated[str, Field(pattern=CHANNEL_PATTERN,
                                    description="A channel name, e.g. 'headlines'.")]
 

@@ -1,0 +1,44 @@
+"""The channel registry: which channels a node has, what kind each is, and the name rule.
+
+Every other place that needs a channel name's shape (the feed session, the channel API, the
+OpenAPI document, the settings' source names) takes it from here, so the rule is written once.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+# A channel name: lower-case letters and digits, then also ``._:-``; 64 characters at most.
+NAME_PATTERN = r"[a-z0-9][a-z0-9._:-]{0,63}"
+# ``match`` anchors the start; ``\Z`` (not ``$``) refuses a trailing newline.
+CHANNEL_RE = re.compile(NAME_PATTERN + r"\Z")
+
+# A data ticker's channel is ``data:<source>``.
+DATA_PREFIX = "data:"
+# A source name is what follows the prefix: the channel rule without ``:`` (it separates
+# the kind from the name), short enough that ``data:<source>`` is still a channel name.
+SOURCE_NAME_RE = re.compile(rf"[a-z0-9][a-z0-9._-]{{0,{63 - len(DATA_PREFIX)}}}\Z")
+
+# The built-in channels and whether each is a "latest" channel (hands its current value to
+# every new subscriber) rather than a stream that starts new subscribers at the head.
+BUILTIN: dict[str, bool] = {"clock": True, "headlines": False, "breaking": True}
+
+
+def is_channel_name(name: str) -> bool:
+    return CHANNEL_RE.match(name) is not None
+
+
+def data_channel(source: str) -> str:
+    """The channel a data source publishes to."""
+    return DATA_PREFIX + source
+
+
+def is_latest(name: str) -> bool:
+    """Whether a new subscriber gets the channel's current value (data tickers do)."""
+    return BUILTIN.get(name, False) or name.startswith(DATA_PREFIX)
+
+
+def feed_channels(sources: Iterable[str]) -> list[str]:
+    """Every channel of a node: the built-in ones, then one per data source."""
+    return [*BUILTIN, *(data_channel(s) for s in sources)]
