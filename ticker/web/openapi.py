@@ -202,6 +202,10 @@ PLATFORM = (
               params=(("query", schemas.SseQuery), ("header", schemas.SseHeaders)),
               errors=("invalid_request", "invalid_channel", "unknown_channel"),
               raw={200: {"description": "The event stream.", "content": _STREAM}}),
+    Operation("OPTIONS", "/sse", "CORS preflight for /sse", tags=("feed",),
+              description="For fetch-based EventSource polyfills that send headers a "
+                          "browser's own EventSource does not; any origin is allowed.",
+              ok=204, raw={204: {"description": "Allowed from any origin."}}),
     Operation("GET", "/healthz", "Health, per part", tags=("operations",),
               answer=schemas.Health,
               raw={503: {"description": "The database is not answering.",
