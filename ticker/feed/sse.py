@@ -3,7 +3,8 @@
 The request is one ``subscribe`` of a :class:`~ticker.feed.session.Session`, the same as on
 ``/ws``: channel names, limits, resume and error codes are the session's. What is SSE's own
 is here: the query and ``Last-Event-ID`` syntax, the event encoding, ``retry`` and keepalives,
-and that errors are JSON answers (4xx) before the stream starts rather than error frames.
+and that a request of which nothing can be subscribed is a JSON answer (4xx) rather than a
+stream; when only some channels are refused, their errors are events in the stream.
 
 Every event is a JSON object of the same shape as on ``/ws`` (``type`` first), sent as an
 unnamed event so ``EventSource.onmessage`` sees them all. A ``message`` event's ``id`` is
@@ -94,10 +95,15 @@ async def sse_handler(request: web.Request) -> web.StreamResponse:
     # Subscribing and queueing the replay are one step: whatever is published while the
     # headers go out waits behind it in the connection (see SseConnection).
     reply = session.dispatch(frame)
-    if reply.refused:
+    if reply.refused and not reply.positions:
+        # Nothing to stream. A 4xx also stops EventSource from retrying in vain.
         conn.close()
         code, message = reply.refused[0]
         raise ApiError(code, message, headers=CORS)
+    # Some channels refused, others subscribed: stream, with the refusals as error events
+    # (as /ws sends error frames). A 4xx here would end the whole stream for good, since
+    # EventSource does not retry one: a widget asking for one channel this server lacks
+    # would lose the others too.
     conn.write(f"retry: {settings.sse_retry_ms}\n\n".encode())
     conn.positions.update({n: f"{p.epoch}:{p.offset}" for n, p in reply.positions.items()})
     conns = app[appkeys.connections]
