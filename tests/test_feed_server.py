@@ -212,17 +212,17 @@ async def test_sse_streams_the_channels_it_has_and_sends_the_refusals_as_error_e
 ) -> None:
     # As on /ws: one channel this server lacks must not cost a widget the others (a 4xx
     # would end an EventSource for good).
-    async with aiohttp.ClientSession() as http:
-        async with http.get(f"{server.url}/sse?channels={channels}") as resp:
-            assert resp.status == 200
-            subscribed, error = await read_sse(resp, 2)
-            assert subscribed["data"]["type"] == "subscribed"
-            assert subscribed["data"]["channel"] == "headlines"
-            assert (error["data"]["type"], error["data"]["code"]) == ("error", code)
-            status, _ = await publish(server, {"title": "still live"})
-            assert status == 201
-            (msg,) = await read_sse(resp, 1)
-            assert msg["data"]["data"]["title"] == "still live"
+    async with (aiohttp.ClientSession() as http,
+                http.get(f"{server.url}/sse?channels={channels}") as resp):
+        assert resp.status == 200
+        subscribed, error = await read_sse(resp, 2)
+        assert subscribed["data"]["type"] == "subscribed"
+        assert subscribed["data"]["channel"] == "headlines"
+        assert (error["data"]["type"], error["data"]["code"]) == ("error", code)
+        status, _ = await publish(server, {"title": "still live"})
+        assert status == 201
+        (msg,) = await read_sse(resp, 1)
+        assert msg["data"]["data"]["title"] == "still live"
 
 
 async def test_sse_allows_any_origin_on_the_stream_and_answers_a_preflight(
