@@ -30,6 +30,7 @@ from bench.common import (
     cpu_count,
     cpu_ns,
     latency_summary,
+    machine_busy_ns,
     proc_nofile,
     raise_nofile,
     rss_kib,
@@ -134,9 +135,12 @@ def start_server(kind: str, workdir: Path, env: dict[str, str]) -> ServerUnderTe
 
 
 def broadcast_phase(server: ServerUnderTest, gens: LoadGenerators, plan: Plan,
-                    n: int) -> tuple[float, int]:
-    """Publish M messages ``interval`` apart; returns (seconds, server CPU ns used)."""
+                    n: int) -> tuple[float, int, float]:
+    """Publish M messages ``interval`` apart; returns (seconds, server CPU ns used, cores
+    other processes kept busy meanwhile: neither the server nor the load generators)."""
     interval = plan.interval(n)
+    ours = [server.pid, *(p.pid for p in gens.procs)]
+    ours_before, busy_before = sum(cpu_ns(p) for p in ours), machine_busy_ns()
     cpu_before = cpu_ns(server.pid)
     started = time.monotonic()
     for k in range(plan.broadcasts):
@@ -149,7 +153,9 @@ def broadcast_phase(server: ServerUnderTest, gens: LoadGenerators, plan: Plan,
     time.sleep(interval)  # the last broadcast's readers
     if plan.hold_readers:
         gens.command("drain")
-    return time.monotonic() - started, cpu_ns(server.pid) - cpu_before
+    seconds = time.monotonic() - started
+    others_ns = (machine_busy_ns() - busy_before) - (sum(cpu_ns(p) for p in ours) - ours_before)
+    return seconds, cpu_ns(server.pid) - cpu_before, max(0.0, others_ns / 1e9 / seconds)
 
 
 def start_profiler(pid: int, n: int, kind: str, seconds: float) -> subprocess.Popen[bytes]:
@@ -200,7 +206,7 @@ def measure(server: ServerUnderTest, gens: LoadGenerators, n: int, plan: Plan,
         profiler = start_profiler(server.pid, n, server.name,
                                   plan.broadcasts * plan.interval(n))
     user_sys = user_sys_s(server.pid)
-    seconds, server_cpu = broadcast_phase(server, gens, plan, n)
+    seconds, server_cpu, others = broadcast_phase(server, gens, plan, n)
     user, system = (b - a for a, b in zip(user_sys, user_sys_s(server.pid), strict=True))
     reports = gens.report()
     if profiler is not None:
@@ -226,7 +232,8 @@ def measure(server: ServerUnderTest, gens: LoadGenerators, n: int, plan: Plan,
         "broadcasts": plan.broadcasts, "interval_s": plan.interval(n), "phase_s": seconds,
         "delivered": delivered, "expected": connected * plan.broadcasts,
         "dropped": sum(r["dropped"] for r in reports),
-        "server_cpu_s": server_cpu / 1e9, "server_user_s": user, "server_sys_s": system,
+        "server_cpu_s": server_cpu / 1e9, "other_cores_busy": others,
+        "server_user_s": user, "server_sys_s": system,
         "idle_cpu_percent": idle_cpu / 2e9 * 100,
         "cpu_us_per_frame": server_cpu / 1000 / max(1, delivered),
         "arrival": latency_summary(arrival), "observed": latency_summary(observed),
@@ -320,17 +327,19 @@ def _get(result: dict[str, Any], key: tuple[str, ...]) -> float:
 
 def render(results: list[dict[str, Any]]) -> str:
     """The table; each latency and CPU figure with its ratio to the machine's floor
-    (``x``: see :func:`add_ratios`)."""
+    (``x``: see :func:`add_ratios`); *others*: cores other processes on the machine kept
+    busy during the broadcasts (out of :func:`cpu_count`)."""
     headers = ["server", "N", "conns", "setup/s", "p50 ms", "p99 ms", "p99 xbare",
                "last ms", "last xbare", "obs p99 ms", "delivered", "shared", "CPU µs/frame",
-               "CPU xfloor", "KiB/conn"]
+               "CPU xfloor", "KiB/conn", "others"]
     rows = [[r["server"], r["n"], r["connected"], r["setup_per_second"], r["arrival"]["p50_ms"],
              r["arrival"]["p99_ms"], f"{r['ratios']['p99']:.2f}x", r["arrival"]["max_ms"],
              f"{r['ratios']['last']:.2f}x",
              # parsed-by-client latency includes the wait for the drain when readers hold
              "-" if r.get("readers") == "held" else r["observed"]["p99_ms"],
              f"{r['delivered']:,}/{r['expected']:,}", r["shared_reads"], r["cpu_us_per_frame"],
-             f"{r['ratios']['cpu']:.2f}x", r["kib_per_idle_conn"]] for r in results]
+             f"{r['ratios']['cpu']:.2f}x", r["kib_per_idle_conn"],
+             f"{r['other_cores_busy']:.2f}"] for r in results]
     return table(headers, rows)
 
 
