@@ -30,6 +30,8 @@ from bench.common import (
     RESULTS_DIR,
     Check,
     cpu_count,
+    cpu_ns,
+    machine_busy_ns,
     raise_nofile,
     table,
     tree_cpu_ns,
@@ -192,6 +194,7 @@ def send_once(server: PushServer, standin: StandIn, n: int, profile: bool) -> di
     """One alert to all n subscribers: wall time, stand-in arrivals, server CPU."""
     standin.reset()
     profiler = start_profiler(server.pid, f"ticker-{n}", max(3.0, n / 3000)) if profile else None
+    busy0, standin0 = machine_busy_ns(), cpu_ns(standin.proc.pid)
     cpu0, us0, t0 = tree_cpu_ns(server.pid), user_sys_s(server.pid), time.time_ns()
     alert_id = server.post_alert(ALERT)
     t_created = time.time_ns()
@@ -199,6 +202,9 @@ def send_once(server: PushServer, standin: StandIn, n: int, profile: bool) -> di
     done = wait_until(lambda: server.query("SELECT status FROM alerts WHERE id = ?",
                                            (alert_id,))[0][0] == "done", within=60)
     t1, cpu1, us1 = time.time_ns(), tree_cpu_ns(server.pid), user_sys_s(server.pid)
+    # cores other processes kept busy meanwhile (neither the server nor the stand-in)
+    others = (machine_busy_ns() - busy0 - (cpu1 - cpu0)
+              - (cpu_ns(standin.proc.pid) - standin0)) / (t1 - t0)
     if profiler is not None:
         profiler.wait(120)
     stats = standin.stats()
@@ -212,7 +218,7 @@ def send_once(server: PushServer, standin: StandIn, n: int, profile: bool) -> di
             "first_push_ms": (stats["first_ns"] - t0) / 1e6 if stats["first_ns"] else None,
             "cpu_us_per_push": (cpu1 - cpu0) / 1000 / max(1, stats["requests"]),
             "user_s": us1[0] - us0[0], "sys_s": us1[1] - us0[1],
-            "connections": stats["connections"]}
+            "connections": stats["connections"], "other_cores_busy": max(0.0, others)}
 
 
 def run_ticker(n: int, keys: list[tuple[str, str]], standin: StandIn, vapid: Vapid,
@@ -268,9 +274,14 @@ def render(results: list[dict[str, Any]]) -> str:
              _x(r.get("vs_loop")), _x(r.get("vs_async")), r["cpu_us_per_push"],
              _x(r.get("cpu_ratio")),
              r["first_push_ms"] if r["first_push_ms"] is not None else float("nan"),
-             r["connections"]] for r in results]
+             r["connections"], _others(r.get("other_cores_busy"))] for r in results]
+    # others: cores other processes kept busy during ticker's send (see bench/README.md)
     return table(["sender", "S", "accepted", "seconds", "pushes/s", "xloop", "xasync",
-                  "CPU µs/push", "CPU xfloor", "1st push ms", "conns"], rows)
+                  "CPU µs/push", "CPU xfloor", "1st push ms", "conns", "others"], rows)
+
+
+def _others(cores: float | None) -> str:
+    return "-" if cores is None else f"{cores:.2f}"
 
 
 def _x(ratio: float | None) -> str:
