@@ -244,24 +244,29 @@ def measure(server: ServerUnderTest, gens: LoadGenerators, n: int, plan: Plan,
     }
 
 
-def machine_floors(sizes: list[int]) -> dict[str, Any]:
-    """What this machine's kernel allows, whatever the server: the CPU per frame of a bare
-    ``send`` loop, and how long bare sends to N sockets take from one process and split
-    over two (the best arrival a server using two cores can reach). The targets are
-    ratios to these."""
-    one = sendfloor.measure(1000)
-    cores = max(1, cpu_count())
-    two = {n: sendfloor.measure(n, 2) for n in sizes}
-    single = sendfloor.measure(max(sizes), 1)
-    lines = [f"kernel floor on this machine (bare socket.send loop, loopback): "
-             f"{one.cpu_us_per_frame:.2f} µs/frame"]
-    lines += [f"bare sends to {n:,} sockets over 2 processes: {f.wall_ms_median:.1f} ms per "
-              f"broadcast (median of {len(f.wall_ms)})" for n, f in two.items()]
-    lines.append(f"bare sends to {max(sizes):,} sockets from 1 process: "
-                 f"{single.wall_ms_median:.1f} ms ({cores} CPUs here)")
-    return {"cpu_us_per_frame": one.cpu_us_per_frame, "lines": lines,
-            "broadcast2_ms": {n: f.wall_ms_median for n, f in two.items()},
-            "broadcast1_ms": single.wall_ms_median, "n": max(sizes)}
+def bare_floors(n: int) -> tuple[float, float]:
+    """What this machine's kernel allows, whatever the server: (CPU µs per frame of a bare
+    ``send`` loop, ms for bare sends to ``n`` sockets split over two processes: the best
+    last arrival a server using two cores can reach)."""
+    return sendfloor.measure(1000).cpu_us_per_frame, sendfloor.measure(n, 2).wall_ms_median
+
+
+def machine_floors(measured: dict[int, list[tuple[float, float]]]) -> dict[str, Any]:
+    """The floors the targets are ratios to, from :func:`bare_floors` measured just before
+    and just after each N's cases: the lower of each (the machine when nothing else
+    disturbed it; *others* in the table says whether the server's own run was disturbed)."""
+    cpu = min(c for pairs in measured.values() for c, _ in pairs)
+    two = {n: min(ms for _, ms in pairs) for n, pairs in measured.items()}
+    single = sendfloor.measure(max(measured), 1)
+    lines = [f"kernel floor on this machine (bare socket.send loop, loopback): {cpu:.2f} µs/frame "
+             f"(lowest of {', '.join(f'{c:.2f}' for p in measured.values() for c, _ in p)})"]
+    lines += [f"bare sends to {n:,} sockets over 2 processes: {two[n]:.1f} ms per broadcast "
+              f"(median of {sendfloor.ROUNDS}; lower of {', '.join(f'{ms:.1f}' for _, ms in p)})"
+              for n, p in measured.items()]
+    lines.append(f"bare sends to {max(measured):,} sockets from 1 process: "
+                 f"{single.wall_ms_median:.1f} ms ({cpu_count()} CPUs here)")
+    return {"cpu_us_per_frame": cpu, "lines": lines, "broadcast2_ms": two,
+            "broadcast1_ms": single.wall_ms_median, "measured": measured, "n": max(measured)}
 
 
 def add_ratios(results: list[dict[str, Any]], floors: dict[str, Any]) -> None:
@@ -376,11 +381,14 @@ def main(argv: list[str] | None = None) -> int:
           f"({'held' if plan.hold_readers else 'eager'} readers), "
           f"{cpu_count()} CPUs, fd limit {limit:,}", flush=True)
     results = []
+    measured: dict[int, list[tuple[float, float]]] = {}
     for n in sizes:
+        measured[n] = [bare_floors(n)]
         for kind in servers:
             print(f"  {kind} N={n:,} …", flush=True)
             results.append(run_case(kind, n, plan))
-    floors = machine_floors(sizes)
+        measured[n].append(bare_floors(n))
+    floors = machine_floors(measured)
     add_ratios(results, floors)
     print(render(results))
     for line in floors["lines"]:
