@@ -195,8 +195,9 @@ PING_FRAME = b"\x89\x00"  # an empty ping, the same bytes for every connection
 # The heartbeat pings a slice of the connections every HEARTBEAT_TICK seconds, so that each
 # is pinged once per interval, rather than all of them in one loop iteration: at 10,000
 # connections that took 85-190 ms, and their 10,000 pongs then came back in one burst whose
-# objects, all alive at once, set off a full garbage collection (0.5-1.3 s over ~760,000
-# objects) in front of the next broadcast. See bench/README.md, "The stall".
+# objects, all alive at once, set off a full garbage collection (0.4-0.5 s over ~760,000
+# objects on the bench machine) in front of the next broadcast. See bench/README.md,
+# "Session 3: the stall".
 HEARTBEAT_TICK = 0.1
 
 
