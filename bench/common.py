@@ -88,6 +88,15 @@ def cpu_ns(pid: int) -> int:
     return total
 
 
+def machine_busy_ns() -> int:
+    """CPU time every core of the machine spent busy so far (``/proc/stat``: all but idle
+    and iowait), in nanoseconds: with the figures of the processes under test, what other
+    work took from the shared cores during a measurement."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    busy = sum(fields[:8]) - fields[3] - fields[4]  # user..steal, less idle and iowait
+    return busy * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+
+
 def user_sys_s(pid: int) -> tuple[float, float]:
     """User and system CPU seconds of ``pid`` (clock-tick resolution), for the split."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

@@ -78,9 +78,16 @@ class Client:
                 sec, nsec = struct.unpack("@qq", raw[:16])
                 arrival = sec * 1_000_000_000 + nsec
         self.proto.receive_data(data)
-        for event in self.proto.events_received():
+        events = self.proto.events_received()
+        last = len(events) - 1
+        for i, event in enumerate(events):
             if isinstance(event, Frame) and event.opcode is Opcode.TEXT:
-                self.gen.on_text(self, bytes(event.data), arrival or time.time_ns())
+                # The kernel stamps a read with its last segment's arrival (and merges the
+                # stamps of segments it coalesces), so only the read's last frame has its
+                # own arrival time; an earlier one (e.g. a frame a held reader had not read
+                # yet when the server's ping came) gets a later time than its own.
+                self.gen.on_text(self, bytes(event.data), arrival or time.time_ns(),
+                                 exact=i == last)
         self.flush()  # pongs to the server's pings, a close reply
         if self.proto.state is State.CLOSED:
             self.gen.lost(self)
@@ -105,6 +112,8 @@ class LoadGen:
         self.seq = array("i")
         self.arrival_us = array("q")
         self.observed_us = array("q")
+        self.shared_seq = array("i")  # frames read together with a later one (see on_readable)
+        self.shared_us = array("q")
         self.errors: dict[str, int] = {}
         self.poller: select.epoll | None = None
         self.by_fd: dict[int, Client] = {}
@@ -147,13 +156,18 @@ class LoadGen:
             raise RuntimeError(str(proto.handshake_exc))
         return proto
 
-    def on_text(self, client: Client, payload: bytes, arrival_ns: int) -> None:
+    def on_text(self, client: Client, payload: bytes, arrival_ns: int,
+                exact: bool = True) -> None:
         msg: dict[str, Any] = json.loads(payload)
         kind = msg.get("type")
         if kind == "message":
             data = msg["data"]
             observed_ns = time.time_ns()
             sent_ns = int(data["t"])
+            if not exact:  # its arrival is only known to be before arrival_ns
+                self.shared_seq.append(int(data["seq"]))
+                self.shared_us.append((arrival_ns - sent_ns) // 1000)
+                return
             self.seq.append(int(data["seq"]))
             self.arrival_us.append((arrival_ns - sent_ns) // 1000)
             self.observed_us.append((observed_ns - sent_ns) // 1000)
@@ -177,8 +191,10 @@ class LoadGen:
 
     def take_samples(self) -> dict[str, Any]:
         out = {"seq": self.seq.tolist(), "arrival_us": self.arrival_us.tolist(),
-               "observed_us": self.observed_us.tolist()}
+               "observed_us": self.observed_us.tolist(), "shared_seq": self.shared_seq.tolist(),
+               "shared_us": self.shared_us.tolist()}
         self.seq, self.arrival_us, self.observed_us = array("i"), array("q"), array("q")
+        self.shared_seq, self.shared_us = array("i"), array("q")
         return out
 
     def hold(self) -> None:

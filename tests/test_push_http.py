@@ -39,6 +39,16 @@ def parse(chunks: list[bytes], *, max_body: int = 64, eof: bool = False) -> Resp
     ([b"HTTP/1.1 204 No Content\r\n\r\n"], False, Response(204, None, b"", True)),
     ([b"HTTP/1.1 413 Too Large\r\nContent-Length: 100\r\n\r\n" + b"x" * 100], False,
      Response(413, None, b"x" * 64, True)),  # the body is read but only 64 bytes kept
+    # bytes after the answer (a second response, or garbage): answered, but not reused
+    ([b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\nHTTP/1.1 201 Created\r\n"], False,
+     Response(201, None, b"", False)),
+    ([b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n\x00\x01"], False,
+     Response(201, None, b"", False)),
+    ([b"HTTP/1.1 410 Gone\r\nTransfer-Encoding: chunked\r\nRetry-After: 5\r\n\r\n",
+      b"0\r\nRetry-After: 9\r\n\r\n"], False, Response(410, "5", b"", True)),  # not trailers
+    ([b"HTTP/1.1 103 Early Hints\r\nRetry-After: 1\r\n\r\n",
+      b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"], False,
+     Response(201, None, b"", True)),  # an interim response's headers are not the answer's
 ])
 def test_responses_are_framed_by_length_chunks_or_close(
         chunks: list[bytes], eof: bool, expected: Response) -> None:
@@ -51,6 +61,9 @@ def test_responses_are_framed_by_length_chunks_or_close(
     [b"HTTP/1.1 201 Created\r\nno colon\r\n\r\n"],
     [b"HTTP/1.1 201 Created\r\nContent-Length: -1\r\n\r\n"],
     [b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"],
+    [b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"],
+    [b"HTTP/1.1 201 Created\r\nX-Big: " + b"a" * 70_000],  # a head past MAX_HEAD
+    [b"HTTP/1.1 201 Created\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"],
 ])
 def test_malformed_responses_are_refused(chunks: list[bytes]) -> None:
     with pytest.raises(ProtocolError):

@@ -5,16 +5,18 @@ response framed by ``Content-Length``, ``chunked``, or the connection closing, o
 keep the status, ``Retry-After``, whether the connection may be reused, and the first
 ``max_body`` bytes of the body (for the log; the rest is read and dropped so the
 connection stays usable). Interim ``1xx`` responses are skipped. Anything malformed raises
-:class:`ProtocolError` and the connection is closed.
+:class:`ProtocolError` and the connection is closed. Responses are parsed by llhttp (the
+``httptools`` binding, which aiohttp and uvicorn use too).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import httptools
+
 MAX_HEAD = 64 * 1024  # a status line and headers larger than this are not a push service
 MAX_BODY_KEPT = 64 * 1024
-_FORBIDDEN = frozenset("\r\n\x00")
 
 
 class ProtocolError(Exception):
@@ -45,125 +47,111 @@ def encode_request(method: str, target: str, host: str, headers: dict[str, str],
     return head.encode("latin-1") + body
 
 
+class _Message:
+    """httptools' callbacks for one exchange: what the sender keeps of the final response.
+
+    A separate object from :class:`ResponseParser`, so that the parser's references to these
+    bound methods do not make the parser refer to itself; the one reference back (``parser``,
+    for the status and keep-alive) is dropped when the response is done."""
+
+    __slots__ = ("body", "chunked", "complete", "extra", "has_length", "head_done",
+                 "keep_alive", "max_body", "parser", "retry_after", "status")
+
+    def __init__(self, max_body: int) -> None:
+        self.max_body = max_body
+        self.parser: httptools.HttpResponseParser | None = None
+        self.status = 0
+        self.retry_after: str | None = None
+        self.has_length = False
+        self.chunked = False
+        self.head_done = False  # the final (non-1xx) head is parsed
+        self.keep_alive = False
+        self.body = bytearray()
+        self.complete = False
+        self.extra = False  # bytes came after the response
+
+    def on_message_begin(self) -> None:
+        if self.complete:
+            self.extra = True
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self.head_done:
+            return  # a chunked body's trailers
+        name = name.lower()
+        if name == b"retry-after":
+            self.retry_after = value.decode("latin-1").strip()
+        elif name == b"content-length":
+            self.has_length = True
+        elif name == b"transfer-encoding":
+            self.chunked = b"chunked" in value.lower()
+
+    def on_headers_complete(self) -> None:
+        parser = self.parser
+        if self.complete or parser is None:
+            return
+        status = parser.get_status_code()
+        if 100 <= status < 200:
+            return  # an interim response: the final one follows
+        self.status = status
+        self.head_done = True
+        self.keep_alive = parser.should_keep_alive()
+
+    def on_body(self, body: bytes) -> None:
+        room = self.max_body - len(self.body)
+        if room > 0 and not self.complete:
+            self.body += body[:room]
+
+    def on_message_complete(self) -> None:
+        if self.complete:
+            return
+        if not self.head_done:  # the end of an interim response: forget its headers
+            self.retry_after = None
+            self.has_length = self.chunked = False
+            return
+        self.complete = True
+
+
 class ResponseParser:
-    """Feed bytes; :meth:`feed` returns the response once it is complete (else None)."""
+    """Feed bytes; :meth:`feed` returns the response once it is complete (else None).
+
+    The HTTP/1.1 parsing is llhttp's (through ``httptools``, as in aiohttp and uvicorn);
+    this class keeps the sans-I/O shape and decides what the sender needs: 1xx skipped,
+    the body cut at ``max_body``, no reuse after unexpected bytes, and read-until-close
+    responses ended by :meth:`eof`."""
 
     def __init__(self, max_body: int = MAX_BODY_KEPT) -> None:
-        self._max_body = max_body
-        self._buf = bytearray()
-        self._head: tuple[int, str | None, bool] | None = None
-        self._mode = ""  # "length", "chunked" or "close" once the head is parsed
-        self._remaining = 0  # body bytes left ("length") or left in this chunk ("chunked")
-        self._chunk_state = "size"  # "size", "data", "crlf", "trailer"
-        self._body = bytearray()
+        self._msg = _Message(max_body)
+        self._http = httptools.HttpResponseParser(self._msg)
+        self._msg.parser = self._http
+        self._head_bytes = 0  # fed before the final head was parsed
 
     def feed(self, data: bytes) -> Response | None:
-        self._buf += data
-        while self._head is None:
-            parsed = self._parse_head()
-            if parsed is None:
-                return None
-        if self._mode == "length":
-            return self._length()
-        if self._mode == "chunked":
-            return self._chunked()
-        self._keep(self._buf)
-        self._buf.clear()
+        msg = self._msg
+        if msg.complete:
+            return None
+        if not msg.head_done:
+            self._head_bytes += len(data)
+        try:
+            self._http.feed_data(data)
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
+            if not msg.complete:
+                msg.parser = None
+                raise ProtocolError(f"malformed response: {exc!r}"[:200]) from None
+            msg.extra = True  # garbage after a complete response: answer, but do not reuse
+        if msg.complete:
+            msg.parser = None
+            # Bytes after the response were not asked for (we do not pipeline): no reuse.
+            return Response(msg.status, msg.retry_after, bytes(msg.body),
+                            msg.keep_alive and not msg.extra)
+        if not msg.head_done and self._head_bytes > MAX_HEAD:
+            msg.parser = None
+            raise ProtocolError("response head too large")
         return None
 
     def eof(self) -> Response:
         """The peer closed: the response, if closing was how it ended; else ProtocolError."""
-        if self._head is not None and self._mode == "close":
-            status, retry_after, _ = self._head
-            return Response(status, retry_after, bytes(self._body), False)
+        msg = self._msg
+        msg.parser = None
+        if msg.head_done and not msg.complete and not msg.has_length and not msg.chunked:
+            return Response(msg.status, msg.retry_after, bytes(msg.body), False)
         raise ProtocolError("connection closed before the response was complete")
-
-    def _keep(self, data: bytes | bytearray) -> None:
-        room = self._max_body - len(self._body)
-        if room > 0:
-            self._body += data[:room]
-
-    def _parse_head(self) -> bool | None:
-        """True: the final head is parsed; False: an interim 1xx was skipped; None: more."""
-        end = self._buf.find(b"\r\n\r\n")
-        if end < 0:
-            if len(self._buf) > MAX_HEAD:
-                raise ProtocolError("response head too large")
-            return None
-        lines = bytes(self._buf[:end]).decode("latin-1").split("\r\n")
-        del self._buf[:end + 4]
-        version, _, rest = lines[0].partition(" ")
-        code = rest[:3]
-        if not version.startswith("HTTP/1.") or len(code) != 3 or not code.isdigit():
-            raise ProtocolError(f"bad status line {lines[0][:80]!r}")
-        status = int(code)
-        fields: dict[str, str] = {}
-        for line in lines[1:]:
-            name, sep, value = line.partition(":")
-            if not sep:
-                raise ProtocolError("bad header line")
-            fields[name.strip().lower()] = value.strip()
-        if 100 <= status < 200:
-            return False  # interim response: the final one follows
-        connection = fields.get("connection", "").lower()
-        keep_alive = ("close" not in connection if version == "HTTP/1.1"
-                      else "keep-alive" in connection)
-        self._head = (status, fields.get("retry-after"), keep_alive)
-        if "chunked" in fields.get("transfer-encoding", "").lower():
-            self._mode = "chunked"
-        elif "content-length" in fields:
-            length = fields["content-length"]
-            if not length.isdigit():
-                raise ProtocolError("bad Content-Length")
-            self._mode, self._remaining = "length", int(length)
-        elif status in (204, 304):
-            self._mode, self._remaining = "length", 0
-        else:
-            self._mode = "close"
-            self._head = (status, self._head[1], False)
-        return True
-
-    def _done(self) -> Response:
-        assert self._head is not None
-        status, retry_after, keep_alive = self._head
-        # Bytes after the response were not asked for (we do not pipeline): do not reuse.
-        return Response(status, retry_after, bytes(self._body), keep_alive and not self._buf)
-
-    def _length(self) -> Response | None:
-        take = min(self._remaining, len(self._buf))
-        self._keep(self._buf[:take])
-        del self._buf[:take]
-        self._remaining -= take
-        return self._done() if self._remaining == 0 else None
-
-    def _chunked(self) -> Response | None:
-        buf = self._buf
-        while True:
-            if self._chunk_state == "data":
-                take = min(self._remaining, len(buf))
-                self._keep(buf[:take])
-                del buf[:take]
-                self._remaining -= take
-                if self._remaining:
-                    return None
-                self._chunk_state = "crlf"
-            line_end = buf.find(b"\r\n")
-            if line_end < 0:
-                if len(buf) > MAX_HEAD:
-                    raise ProtocolError("chunk line too long")
-                return None
-            line = bytes(buf[:line_end])
-            del buf[:line_end + 2]
-            if self._chunk_state == "crlf":
-                if line:
-                    raise ProtocolError("chunk not followed by CRLF")
-                self._chunk_state = "size"
-            elif self._chunk_state == "size":
-                size = line.split(b";", 1)[0].strip()
-                try:
-                    self._remaining = int(size, 16)
-                except ValueError:
-                    raise ProtocolError("bad chunk size") from None
-                self._chunk_state = "data" if self._remaining else "trailer"
-            elif not line:  # the empty line that ends the trailers
-                return self._done()

@@ -50,7 +50,8 @@ def plain_socket_fd(transport: asyncio.BaseTransport) -> int:
 class WsConnection:
     """A :class:`~ticker.feed.channels.Sink` writing frames straight to one transport."""
 
-    __slots__ = ("closed", "fd", "limit", "metrics", "seen", "session", "transport", "ws")
+    __slots__ = ("__weakref__", "closed", "fd", "limit", "metrics", "pinged", "seen", "session",
+                 "transport", "ws")
 
     def __init__(self, ws: web.WebSocketResponse, transport: asyncio.Transport, limit: int,
                  metrics: Metrics) -> None:
@@ -60,6 +61,7 @@ class WsConnection:
         self.metrics = metrics
         self.closed = False
         self.seen = time.monotonic()  # when the peer last sent anything (pong included)
+        self.pinged = 0.0  # when the heartbeat last pinged it (0: never)
         self.session: Session | None = None
         self.fd = plain_socket_fd(transport)
 

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
+import weakref
+from collections.abc import Iterable
 
 from aiohttp import WSMsgType, web
 
@@ -102,31 +105,62 @@ async def close_all(conns: Connections, code: int = wire.CLOSE_GOING_AWAY,
 PING_FRAME = b"\x89\x00"  # an empty ping, the same bytes for every connection
 
 
-def sweep(conns: Connections, pinged_at: float) -> int:
-    """Drop peers silent since the previous sweep pinged them (at ``pinged_at``); ping the
-    rest. Returns how many were dropped."""
+# The heartbeat pings a slice of the connections every HEARTBEAT_TICK seconds, so that each
+# is pinged once per interval, rather than all of them in one loop iteration: at 10,000
+# connections that took 85-190 ms, and their 10,000 pongs then came back in one burst whose
+# objects, all alive at once, set off a full garbage collection (0.4-0.5 s over ~760,000
+# objects on the bench machine) in front of the next broadcast. See bench/README.md,
+# "Session 3: the stall".
+HEARTBEAT_TICK = 0.1
+
+
+def sweep(conns: Iterable[WsConnection], now: float, grace: float) -> int:
+    """Visit ``conns``: drop those silent for at least ``grace`` seconds since their previous
+    ping, ping the others (noting ``now`` as their ping time), except those whose ping is
+    unanswered but younger than ``grace``: they are left for the next visit. Returns how
+    many were dropped."""
     dropped = 0
-    for conn in list(conns.ws):
+    for conn in conns:
         transport = conn.transport
         if transport.is_closing():
             continue
-        if conn.seen < pinged_at:
-            # No pong (nor anything else) for a whole interval after our ping: the peer or
-            # the path to it is dead. Abort: a close handshake would only wait in vain.
+        if conn.seen < conn.pinged:
+            if now - conn.pinged < grace:
+                # Pinged late in the previous round and early in this one (connections
+                # before it closed): not its fault, it answers by the next visit.
+                continue
+            # No pong (nor anything else) for a long time after our ping: the peer or the
+            # path to it is dead. Abort: a close handshake would only wait in vain.
             conn.detach()
             transport.abort()
             dropped += 1
         elif not conn.closed:
             transport.write(PING_FRAME)
+            conn.pinged = now
     return dropped
 
 
-async def heartbeat(conns: Connections, interval: float) -> None:
-    """Ping every connection each ``interval`` seconds, dropping dead ones (one task)."""
-    pinged_at = time.monotonic()
+async def heartbeat(conns: Connections, interval: float, tick: float = HEARTBEAT_TICK) -> None:
+    """Ping every connection once each ``interval`` seconds, dropping dead ones (one task).
+
+    Each round takes the connections open at its start and visits them a slice at a time,
+    one slice every ``tick`` seconds, so pings (and the pongs they bring back) are spread
+    over the interval and the loop runs broadcasts between slices. The round holds weak
+    references: a connection that closes meanwhile is not kept alive by it."""
+    loop = asyncio.get_running_loop()
+    slices = max(1, round(interval / tick)) if tick > 0 else 1
+    step = interval / slices
+    started = loop.time()
     while True:
-        await asyncio.sleep(interval)
-        dropped = sweep(conns, pinged_at)
-        pinged_at = time.monotonic()
+        round_ = [weakref.ref(conn) for conn in conns.ws]
+        size = math.ceil(len(round_) / slices)
+        dropped = 0
+        for k in range(slices):
+            started += step
+            await asyncio.sleep(max(0.0, started - loop.time()))
+            part = [conn for ref in round_[k * size:(k + 1) * size]
+                    if (conn := ref()) is not None]
+            if part:
+                dropped += sweep(part, time.monotonic(), interval / 2)
         if dropped:
             log.info("dead peers dropped", extra={"count": dropped})
