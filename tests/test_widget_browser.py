@@ -259,15 +259,22 @@ async def test_a_source_whose_origin_fails_shows_unavailable_with_its_attributio
     await expect(unavailable).to_be_hidden()
 
 
+@pytest.mark.parametrize("transport", ["ws", "sse"])
 async def test_a_data_channel_the_server_does_not_have_shows_unavailable(
-        tab: Tab, server: ServerProcess, site: LocalSite) -> None:
+        tab: Tab, server: ServerProcess, site: LocalSite, transport: str) -> None:
+    if transport == "sse":  # the fallback: the other channels must stay live there too
+        await tab.page.add_init_script("delete window.WebSocket;")
     page_url = site.put("/page.html", f"""<!doctype html><html><body>
         <script src="{server.url}/widget.js" data-channels="clock,data:ftse" async></script>
         </body></html>""")
     await tab.page.goto(page_url)
+    widget = tab.page.locator("ticker-widget")
+    await expect(widget).to_have_attribute("data-transport", transport)
     ticker = tab.page.locator('ticker-widget .data[data-channel="data:ftse"]')
     await expect(ticker.locator(".data-unavailable")).to_be_visible(timeout=LIVE_TIMEOUT_MS)
     await expect(ticker.locator(".data-meta")).to_be_hidden()
+    await expect(widget.locator(".clock")).to_contain_text("GMT")
+    await expect(widget).to_have_attribute("data-state", "live")
 
 
 # --- headlines ----------------------------------------------------------------------------
