@@ -12,6 +12,7 @@ from subscribers import subscriptions as store
 from subscribers.crypto import vapid
 from subscribers.pushclient.endpoints import check_addresses, check_endpoint
 from subscribers.service import PUSH, PushService
+from subscribers.settings import PushSettings
 from subscribers.web import openapi
 from ticker import appkeys
 from ticker.errors import ApiError, read_json
@@ -60,7 +61,7 @@ async def subscribe(request: web.Request) -> web.Response:
     now, client = push.clock.now(), _client(request)
     _limit(push.subscribe_limiter.allow(client, now),
            push.subscribe_limiter.retry_after(client, now))
-    settings = request.app[appkeys.settings]
+    settings = request.app[appkeys.settings].part(PushSettings)
     sub = validate.parse_subscription(await read_json(request, SUBSCRIPTION_MAX_BYTES),
                                       settings.push_topics)
     await check_addresses(check_endpoint(sub.endpoint, push.allow), resolve)
@@ -114,7 +115,7 @@ async def create_alert(request: web.Request) -> web.Response:
     if key is not None and not 0 < len(key) <= IDEMPOTENCY_KEY_MAX:
         raise ApiError("invalid_request",
                        f"'Idempotency-Key' must be 1 to {IDEMPOTENCY_KEY_MAX} characters.")
-    settings = request.app[appkeys.settings]
+    settings = request.app[appkeys.settings].part(PushSettings)
     alert = validate.parse_alert(await read_json(request, ALERT_MAX_BYTES),
                                  settings.push_topics, settings.push_ttl)
     alert_id, created = await alerts.create(db, alert, idempotency_key=key,

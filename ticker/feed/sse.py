@@ -84,12 +84,12 @@ async def sse_handler(request: web.Request) -> web.StreamResponse:
     if transport is None:
         return resp
     chunked = request.version >= (1, 1)
-    conn = SseConnection(transport, chunked, settings.ws_send_buffer_bytes, metrics)
+    conn = SseConnection(transport, chunked, settings.feed.ws_send_buffer_bytes, metrics)
     conns = app[appkeys.connections]
     conns.sse[conn] = None
     metrics.connections.labels("sse").inc()
     try:
-        conn.write(f"retry: {settings.sse_retry_ms}\n\n".encode())
+        conn.write(f"retry: {settings.feed.sse_retry_ms}\n\n".encode())
         for name in names:
             channel = hub.channels[name]
             conn.positions[name] = f"{channel.epoch}:{channel.offset}"

@@ -24,7 +24,7 @@ async def publish_message(request: web.Request) -> web.Response:
     name = _channel(request)
     await require_token(request)
     settings = request.app[appkeys.settings]
-    body = await read_json(request, settings.publish_max_bytes)
+    body = await read_json(request, settings.feed.publish_max_bytes)
     data = validate_item(name, body)
     if isinstance(data, str):
         raise ApiError("invalid_message", data)
