@@ -167,7 +167,7 @@ def describe_error(error: Mapping[str, Any], request: LoadRequest | None,
     if len(loc) >= 2 and loc[0] == "sources" and isinstance(loc[1], int):
         subject = f"[[sources]] entry {loc[1] + 1}" + (f" {loc[2]}" if len(loc) > 2 else "")
         if request is not None and request.config_file is not None:
-            where = f" in {request.config_file}"
+            subject = f"config file {request.config_file}: {subject}"
     elif len(loc) >= 2 and loc[1] in names:
         name = str(loc[1])
         subject = f"setting {name}"
