@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import select
 import socket
 import sqlite3
 import subprocess
@@ -218,6 +219,8 @@ def test_serve_first_prints_the_address_it_listens_on_with_the_real_port(
     proc = start_serve(tmp_path, "--host", host)
     try:
         assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], 20)
+        assert ready, "serve printed nothing within 20 s"
         first = proc.stdout.readline().strip()
         match = re.fullmatch(rf"listening on http://{re.escape(shown)}:(\d+)", first)
         assert match and int(match[1]) != 0, first
