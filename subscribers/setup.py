@@ -18,6 +18,7 @@ from subscribers.migrations import MIGRATIONS
 from subscribers.pushclient.endpoints import AllowList
 from subscribers.ratelimit import RateLimiter
 from subscribers.service import PUSH, PushService
+from subscribers.settings import PushSettings
 from subscribers.web import api
 from subscribers.web.pages import setup_pages
 from ticker import appkeys
@@ -30,9 +31,10 @@ RECEIPTS_PER_MINUTE = 600.0  # a reader's worker posts two per alert; this only 
 
 def vapid_subject(settings: Settings) -> str | None:
     """The VAPID ``sub`` to use, or None when push must stay off (production, unset)."""
-    if settings.vapid_subject:
-        return settings.vapid_subject
-    if settings.mode == "demo":
+    subject = settings.part(PushSettings).vapid_subject
+    if subject:
+        return subject
+    if settings.server.mode == "demo":
         log.warning("push: TICKER_VAPID_SUBJECT is not set; demo mode uses %r, which real "
                     "push services may refuse. Set TICKER_VAPID_SUBJECT=mailto:you@example.org",
                     vapid.DEMO_SUBJECT, extra={"vapid_subject": vapid.DEMO_SUBJECT})
@@ -43,6 +45,7 @@ def vapid_subject(settings: Settings) -> str | None:
 async def _push_ctx(app: web.Application) -> AsyncIterator[None]:
     settings, push = app[appkeys.settings], app[PUSH]
     subject = vapid_subject(settings)
+    config = settings.part(PushSettings)
     if subject is None:
         push.disabled_reason = ("Web Push is off: TICKER_VAPID_SUBJECT (mailto: or https:) "
                                 "must be set in production mode.")
@@ -52,17 +55,17 @@ async def _push_ctx(app: web.Application) -> AsyncIterator[None]:
     db, metrics = app[appkeys.database], push.metrics
     key = await vapid.ensure_key(db)
     log.info("push ready", extra={"vapid_public_key": key.public_key, "vapid_subject": subject})
-    session = make_session(settings.push_connections_per_host,
-                           max(settings.push_concurrency, settings.push_connections_per_host),
+    session = make_session(config.push_connections_per_host,
+                           max(config.push_concurrency, config.push_connections_per_host),
                            frozenset(h for h, _ in push.allow.http_exact))
     jwts = vapid.JwtCache(subject, push.clock.now, metrics.vapid_signatures.inc)
     encryptor: Encryptor = InlineEncryptor()
-    if settings.push_encrypt_processes > 0:
-        encryptor = ProcessEncryptor(settings.push_encrypt_processes)
+    if config.push_encrypt_processes > 0:
+        encryptor = ProcessEncryptor(config.push_encrypt_processes)
         await encryptor.start()
     engine = Engine(db, Sender(session), vapid.KeyRing(db), jwts, push.clock, metrics=metrics,
-                    concurrency=settings.push_concurrency,
-                    max_attempts=settings.push_max_attempts, encryptor=encryptor)
+                    concurrency=config.push_concurrency,
+                    max_attempts=config.push_max_attempts, encryptor=encryptor)
     runner = AlertRunner(db, engine, push.clock)
     await runner.start()
     push.engine, push.runner = engine, runner
@@ -78,10 +81,10 @@ async def _push_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def setup_push(app: web.Application) -> None:
     """Register the push routes and their lifetime; call after the database's cleanup_ctx."""
-    settings = app[appkeys.settings]
+    config = app[appkeys.settings].part(PushSettings)
     app[PUSH] = PushService(
-        allow=AllowList.parse(settings.push_allowed_hosts), clock=SystemClock(),
-        subscribe_limiter=RateLimiter(settings.push_subscribe_rate_per_minute),
+        allow=AllowList.parse(config.push_allowed_hosts), clock=SystemClock(),
+        subscribe_limiter=RateLimiter(config.push_subscribe_rate_per_minute),
         receipt_limiter=RateLimiter(RECEIPTS_PER_MINUTE),
         metrics=PushMetrics(app[appkeys.metrics].registry))
     app[appkeys.migrations].extend(MIGRATIONS)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -232,7 +231,8 @@ async def test_oversize_body_is_refused(rig: Rig, origin: Origin, chunked: bool)
 
 async def test_network_error_is_counted_as_such(rig: Rig, origin: Origin) -> None:
     await rig.poll()
-    rig.source = dataclasses.replace(rig.source, url="http://127.0.0.1:9/daily.csv")
+    rig.source = SourceSettings.model_validate(
+        {**rig.source.model_dump(), "url": "http://127.0.0.1:9/daily.csv"})
     await rig.poll()
     assert rig.published == [fresh(), fresh(stale=True)]
     assert rig.errors("network") == 1
@@ -320,8 +320,9 @@ async def test_a_poll_that_cannot_publish_does_not_raise_and_publishes_next_time
 async def test_json_source_publishes_the_picked_numbers_with_its_own_time(
     rig: Rig, origin: Origin
 ) -> None:
-    rig.source = dataclasses.replace(rig.source, format="json", attribution="Example",
-                                     fields={"ftse": "indices.0.last"}, as_of="updated")
+    rig.source = SourceSettings.model_validate(
+        {**rig.source.model_dump(), "format": "json", "attribution": "Example",
+         "fields": {"ftse": "indices.0.last"}, "as_of": "updated"})
     origin.body = b'{"updated": "2021-07-19T16:35:00Z", "indices": [{"last": 6844.39}]}'
     await rig.poll()
     assert rig.published == [{"source": "covid19", "values": {"ftse": 6844.39},

@@ -46,7 +46,7 @@ def feed_channels(settings: Settings) -> list[str]:
 async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[appkeys.settings]
     migrations: list[Migration] = app[appkeys.migrations]
-    app[appkeys.database] = await open_database(settings.database_url_resolved, migrations)
+    app[appkeys.database] = await open_database(settings.storage.database_url_resolved, migrations)
     yield
     await app[appkeys.database].close()
 
@@ -66,11 +66,11 @@ async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     publisher = app[appkeys.publisher]
     scheduler = AsyncIOScheduler(timezone="UTC")
     app[appkeys.scheduler] = scheduler
-    label = settings.clock_zone_label
+    label = settings.server.clock_zone_label
     # The current time first, so the clock channel has a value from the start.
-    await tick_clock(publisher, settings.timezone, label)
+    await tick_clock(publisher, settings.server.timezone, label)
     scheduler.add_job(tick_clock, CronTrigger(second=0, timezone="UTC"),
-                      args=(publisher, settings.timezone, label), id="clock",
+                      args=(publisher, settings.server.timezone, label), id="clock",
                       misfire_grace_time=30, coalesce=True, max_instances=1)
     if settings.sources:
         from ticker.sources.poller import schedule_sources
@@ -85,7 +85,7 @@ async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _heartbeat_ctx(app: web.Application) -> AsyncIterator[None]:
-    interval = app[appkeys.settings].ws_heartbeat_seconds
+    interval = app[appkeys.settings].feed.ws_heartbeat_seconds
     task = (asyncio.create_task(ws.heartbeat(app[appkeys.connections], interval))
             if interval > 0 else None)
     yield
@@ -105,8 +105,8 @@ async def _on_shutdown(app: web.Application) -> None:
 async def _fanout_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[appkeys.settings]
     hub = app[appkeys.hub]
-    fanout = Fanout(settings.ws_writer_threads, app[appkeys.metrics],
-                    settings.ws_writer_min_subscribers)
+    fanout = Fanout(settings.feed.ws_writer_threads, app[appkeys.metrics],
+                    settings.feed.ws_writer_min_subscribers)
     hub.fanout = fanout
     yield
     hub.fanout = deliver_each
@@ -115,10 +115,10 @@ async def _fanout_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[error_middleware],
-                          client_max_size=max(settings.publish_max_bytes, 64 * 1024))
+                          client_max_size=max(settings.feed.publish_max_bytes, 64 * 1024))
     metrics = Metrics()
-    hub = Hub(feed_channels(settings), max_size=settings.history_size,
-              max_age=settings.history_seconds, clock=time.time)
+    hub = Hub(feed_channels(settings), max_size=settings.feed.history_size,
+              max_age=settings.feed.history_seconds, clock=time.time)
     app[appkeys.settings] = settings
     app[appkeys.metrics] = metrics
     app[appkeys.hub] = hub
@@ -132,7 +132,7 @@ def create_app(settings: Settings) -> web.Application:
     states: dict[str, SourceState] = app[appkeys.source_states]
     app[appkeys.health_checks]["sources"] = lambda: sources_health(states, sample_note)
     app[appkeys.started_at] = datetime.now(UTC)
-    app[appkeys.trusted_proxies] = parse_networks(settings.trusted_proxies)
+    app[appkeys.trusted_proxies] = parse_networks(settings.server.trusted_proxies)
     app.cleanup_ctx.extend([_database_ctx, _http_client_ctx, _scheduler_ctx,
                            _heartbeat_ctx, _fanout_ctx])
     app.on_shutdown.append(_on_shutdown)

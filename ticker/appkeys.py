@@ -39,5 +39,5 @@ health_checks: web.AppKey[dict[str, Callable[[], dict[str, Any]]]] = web.AppKey(
 # The data sources' poll state by source name (ETag, last good values, stale flag).
 source_states: web.AppKey[dict[str, SourceState]] = web.AppKey("source_states")
 started_at = web.AppKey("started_at", datetime)
-# settings.trusted_proxies, parsed once (see ticker.web.clientaddr).
+# settings.server.trusted_proxies, parsed once (see ticker.web.clientaddr).
 trusted_proxies: web.AppKey[tuple[Network, ...]] = web.AppKey("trusted_proxies")

@@ -1,38 +1,56 @@
-"""Settings: read once (env ``TICKER_*`` > TOML file > defaults) into one typed object.
+"""Settings: one validated model, read once (CLI flags > env ``TICKER_*`` > TOML file > defaults).
 
-Nothing else in the project reads the environment; ``create_app(settings)`` and the CLI
-commands receive a :class:`Settings` and pass what they need along.
+The model is sectioned (``settings.server.port``, ``settings.feed.history_size``, …) while the
+names users write stay flat: a field's name is its TOML key and, upper-cased after
+``TICKER_``, its environment variable (``port`` / ``TICKER_PORT``). Every field is declared
+once here, with its range; validation, ``--print-config`` and the example file's stated ranges
+(checked by tests/test_settings.py) all derive from that one declaration.
+
+A part plugged into the app (Web Push) declares its own section as a :class:`Part` subclass;
+the wiring point passes it to :func:`load_settings` and readers get it back, typed, with
+:meth:`Settings.part`. Nothing else in the project reads the environment.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import functools
+import json
 import os
-import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ticker.feed.names import SOURCE_NAME_RE
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_core import core_schema
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from ticker.feed.names import SOURCE_NAME_PATTERN
+from ticker.settings_sources import (
+    ENV_PREFIX,
+    EnvFlatSource,
+    LoadRequest,
+    SettingsError,
+    TomlFlatSource,
+    loading,
+    one_line,
+)
 from ticker.web.clientaddr import parse_networks
 
-ENV_PREFIX = "TICKER_"
-
-# The public push services a browser may hand us an endpoint on. Anything else is refused
-# so that a subscription cannot make the server send requests to arbitrary hosts.
-DEFAULT_PUSH_HOSTS = (
-    "fcm.googleapis.com",
-    "updates.push.services.mozilla.com",
-    "web.push.apple.com",
-    "*.notify.windows.com",
-)
-
 SOURCE_FORMATS = ("jhu-csse-daily", "json")
-
-
-class SettingsError(ValueError):
-    """A setting has a value that cannot be used; the message names it."""
+_MiB = 1024 * 1024
+_DAY = 24 * 3600
 
 
 class Secret:
@@ -60,95 +78,111 @@ class Secret:
     def __hash__(self) -> int:
         return hash(self._value)
 
-
-@dataclass(frozen=True)
-class SourceSettings:
-    """One data-ticker source, polled on a schedule and published on ``data:<name>``."""
-
-    name: str
-    url: str
-    format: str
-    interval: float = 600.0
-    attribution: str = ""
-    # json format: output key -> dotted path into the document ("data.0.confirmed").
-    fields: Mapping[str, str] = field(default_factory=dict)
-    # json format: dotted path to the document's own time; empty: the time of the fetch.
-    as_of: str = ""
-    timeout: float = 10.0
-    max_bytes: int = 5 * 1024 * 1024
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> core_schema.CoreSchema:
+        # A str in, a Secret out; dumped (``--print-config``, logs) only as its mask.
+        return core_schema.union_schema(
+            [core_schema.is_instance_schema(cls),
+             core_schema.no_info_after_validator_function(cls, core_schema.str_schema())],
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                lambda secret: "**********" if secret else ""),
+        )
 
 
-@dataclass(frozen=True)
-class Settings:
+def _split_list(value: Any) -> Any:
+    """Env values are text: ``a, b`` (or a JSON list) for a list setting."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return tuple(item.strip() for item in text.split(",") if item.strip())
+    return value
+
+
+StrList = Annotated[tuple[str, ...], BeforeValidator(_split_list)]
+
+
+def _http_url_or_empty(name: str, value: str) -> str:
+    if value and not value.startswith(("http://", "https://")):
+        raise ValueError(f"must be an http:// or https:// URL (or empty), not {value!r}")
+    return value
+
+
+class Section(BaseModel):
+    """One group of settings. Field names are the flat names users write."""
+
+    # Refuse NaN and infinity everywhere: "nan" passes every range check as False and
+    # "inf" turns a bound into none (a history that never ages, a rate never reached).
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False,
+                              validate_default=True)
+
+
+class Part(Section):
+    """The settings section of a part plugged into the app (e.g. Web Push's ``push``)."""
+
+    section: ClassVar[str]
+
+
+class ServerSettings(Section):
     host: str = "127.0.0.1"
-    port: int = 8080
-    data_dir: Path = Path("./ticker-data")
-    # Empty means sqlite:///<data_dir>/ticker.db (resolved by ``database_url_resolved``).
-    database_url: str = ""
-    broker_url: str = "memory://"
-    site_name: str = "Newsroom"
-    timezone: str = "UTC"
+    # 0 asks the kernel for a free port (tests); ``serve`` prints the one it got.
+    port: int = Field(default=8080, ge=0, le=65535)
     public_url: str = ""
-    log_level: str = "INFO"
-    log_format: str = "json"  # json | text
-
-    # --- push -------------------------------------------------------------------------
-    vapid_subject: str = ""
-    push_allowed_hosts: tuple[str, ...] = DEFAULT_PUSH_HOSTS
-    push_topics: tuple[str, ...] = ("breaking", "news", "sport", "business", "culture")
-    push_ttl: int = 4 * 3600  # seconds; a push service keeps an undelivered message this long
-    # A refused prompt is not shown again for this many days.
-    push_prompt_snooze_days: int = 30
-    # Subscriptions one client address may create per minute (token bucket, burst = rate).
-    # A browser subscribes once; a few per minute covers retries and several devices behind
-    # one NAT while stopping a script from filling the table.
-    push_subscribe_rate_per_minute: float = 30.0
+    site_name: str = Field(default="Newsroom", min_length=1, max_length=200)
+    timezone: str = "UTC"
+    # demo: the embedded defaults may invent what production must be told (VAPID subject).
+    mode: Literal["demo", "production"] = "demo"
     # Reverse proxies (addresses or networks) whose X-Forwarded-For is believed when ticker
     # asks who a client is (per-client rate limits). Empty: the socket's peer is the client.
-    trusted_proxies: tuple[str, ...] = ()
-    # Requests in flight at once for one node, and open connections per push-service host:
-    # enough to hide a push service's latency, few enough not to look like an attack to it.
-    # 128 measured ~9% faster than 64 (bench/push.py: larger claim batches per commit);
-    # 256 gained nothing more and delayed the first push past 50 ms.
-    push_concurrency: int = 128
-    push_connections_per_host: int = 32
-    # Helper processes that encrypt pushes (about half of a push's CPU) while the event loop
-    # sends; 0 encrypts on the event loop. One roughly doubles throughput on two cores.
-    push_encrypt_processes: int = 1
-    # Attempts (first send included) before a 5xx/timeout is given up; never a deletion.
-    push_max_attempts: int = 6
-    # demo: the embedded defaults may invent what production must be told (VAPID subject).
-    mode: str = "demo"  # demo | production
+    trusted_proxies: StrList = ()
+    webhook_secret: Secret = Secret("")
 
-    # --- secrets ----------------------------------------------------------------------
-    webhook_secret: Secret = Secret("")  # noqa: RUF009 (immutable, safe to share)
-    # --- CLI clients (tail, publish, alerts): where the server is and the token to use ----
-    url: str = ""  # empty: http://<host>:<port>
-    api_token: Secret = Secret("")  # noqa: RUF009 (immutable, safe to share)
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a known IANA zone") from None
+        return value
 
-    # --- feed -------------------------------------------------------------------------
-    # History per channel: enough to ride out a reconnect or a phone waking up, bounded so
-    # memory does not grow with traffic.
-    history_size: int = 200
-    history_seconds: float = 24 * 3600.0
-    headlines_recent: int = 10
-    # 64 KiB is far above any legitimate client frame (subscribe lists, time requests).
-    ws_max_message_bytes: int = 64 * 1024
-    # Bytes the kernel has not accepted yet for one client before we call it slow.
-    ws_send_buffer_bytes: int = 512 * 1024
-    ws_heartbeat_seconds: float = 30.0
-    # Client frames per second (token bucket, burst = 2x) before the connection is a flood.
-    ws_max_client_rate: float = 20.0
-    # Helper threads that write a large broadcast's frames beside the event loop (the GIL
-    # is released in ``send``); 0 writes everything on the loop thread. See ticker/feed/fanout.py.
-    # One suits two cores: the other core's share of the sends takes it.
-    ws_writer_threads: int = 1
-    # Broadcasts to fewer subscribers than this stay on the loop thread: for them handing
-    # work to a thread costs more than it saves.
-    ws_writer_min_subscribers: int = 1000
-    sse_retry_ms: int = 2000
-    publish_max_bytes: int = 16 * 1024
-    sources: tuple[SourceSettings, ...] = ()
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        parse_networks(value)
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        return _http_url_or_empty("public_url", value)
+
+    @property
+    def clock_zone_label(self) -> str:
+        return "GMT" if self.timezone in ("UTC", "Etc/UTC", "GMT") else self.timezone
+
+
+class StorageSettings(Section):
+    data_dir: Path = Path("./ticker-data")
+    # Empty means sqlite:///<data_dir>/ticker.db (see ``database_url_resolved``).
+    database_url: str = ""
+    broker_url: str = "memory://"
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_scheme(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ValueError("must start with sqlite:///, postgresql:// or postgres://")
+        return value
+
+    @field_validator("broker_url")
+    @classmethod
+    def _memory_broker(cls, value: str) -> str:
+        # The scaled-out broker (redis://) arrives with multi-node support; refusing beats
+        # silently running each node on its own.
+        if not value.startswith("memory://"):
+            raise ValueError("only memory:// is supported by this version")
+        return value
 
     @property
     def database_url_resolved(self) -> str:
@@ -156,175 +190,263 @@ class Settings:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'ticker.db').as_posix()}"
 
-    @property
-    def server_url(self) -> str:
-        if self.url:
-            return self.url.rstrip("/")
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
-        host = f"[{host}]" if ":" in host else host
-        return f"http://{host}:{self.port}"
+
+class LoggingSettings(Section):
+    log_level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+                         BeforeValidator(lambda v: v.upper() if isinstance(v, str) else v)] = "INFO"
+    log_format: Literal["json", "text"] = "json"
+
+
+class FeedSettings(Section):
+    # History per channel: enough to ride out a reconnect or a phone waking up, bounded so
+    # memory does not grow with traffic (at most history_size x publish_max_bytes a channel).
+    history_size: int = Field(default=200, ge=1, le=100_000)
+    history_seconds: float = Field(default=24 * 3600.0, gt=0, le=30 * _DAY)
+    headlines_recent: int = Field(default=10, ge=1, le=1000)
+    # 64 KiB is far above any legitimate client frame (subscribe lists, time requests); a
+    # subscribe naming a few channels needs about 1 KiB, so less than that breaks clients.
+    ws_max_message_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * _MiB)
+    # Bytes the kernel has not accepted yet for one client before we call it slow. Under
+    # 64 KiB a burst of ordinary messages on a busy link would drop healthy clients; the top
+    # bounds server memory per connection.
+    ws_send_buffer_bytes: int = Field(default=512 * 1024, ge=64 * 1024, le=64 * _MiB)
+    # 0 turns pings off (behind a proxy that pings); below 0.1 s the pings would be the traffic.
+    ws_heartbeat_seconds: float = Field(default=30.0, ge=0, le=3600)
+    # Client frames per second (token bucket, burst = 2x) before the connection is a flood.
+    ws_max_client_rate: float = Field(default=20.0, gt=0, le=10_000)
+    # Helper threads that write a large broadcast's frames beside the event loop (the GIL
+    # is released in ``send``); 0 writes everything on the loop thread. See ticker/feed/fanout.py.
+    # One suits two cores: the other core's share of the sends takes it.
+    ws_writer_threads: int = Field(default=1, ge=0, le=64)
+    # Broadcasts to fewer subscribers than this stay on the loop thread: for them handing
+    # work to a thread costs more than it saves.
+    ws_writer_min_subscribers: int = Field(default=1000, ge=1, le=10_000_000)
+    # What an SSE client waits before reconnecting: under 0.1 s is a reconnect storm.
+    sse_retry_ms: int = Field(default=2000, ge=100, le=600_000)
+    publish_max_bytes: int = Field(default=16 * 1024, ge=1024, le=4 * _MiB)
+
+    @field_validator("ws_heartbeat_seconds")
+    @classmethod
+    def _heartbeat_off_or_sane(cls, value: float) -> float:
+        if 0 < value < 0.1:
+            raise ValueError("must be 0 (off) or at least 0.1 seconds")
+        return value
+
+
+class ClientSettings(Section):
+    """What the client commands (tail, publish, alerts send) connect to."""
+
+    url: str = ""  # empty: http://<host>:<port>
+    api_token: Secret = Secret("")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _http_url_or_empty("url", value)
+
+
+class SourceSettings(Section):
+    """One data-ticker source, polled on a schedule and published on ``data:<name>``."""
+
+    # The name is the channel's: data:<name> (ticker.feed.names).
+    name: str = Field(pattern=f"^{SOURCE_NAME_PATTERN}$")
+    url: str
+    format: Literal["jhu-csse-daily", "json"]
+    # Seconds between fetches: under 1 s is hammering an origin, over a week is forgotten.
+    interval: float = Field(default=600.0, ge=1, le=7 * _DAY)
+    attribution: str = ""
+    # json format: output key -> dotted path into the document ("data.0.confirmed").
+    fields: dict[str, str] = Field(default_factory=dict)
+    # json format: dotted path to the document's own time; empty: the time of the fetch.
+    as_of: str = ""
+    # A fetch also delays startup by at most this much.
+    timeout: float = Field(default=10.0, gt=0, le=300)
+    max_bytes: int = Field(default=5 * _MiB, ge=1024, le=1024 * _MiB)
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _json_needs_fields(self) -> SourceSettings:
+        if self.format == "json" and not self.fields:
+            raise ValueError("json format needs a [sources.fields] table")
+        return self
+
+
+P = TypeVar("P", bound=Part)
+
+
+class Settings(BaseSettings):
+    """Every setting, by section. Build it with :func:`load_settings` (or directly, with flat
+    keyword arguments, in tests: ``Settings(data_dir=tmp, port=0)``; that reads no env)."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    feed: FeedSettings = Field(default_factory=FeedSettings)
+    client: ClientSettings = Field(default_factory=ClientSettings)
+    sources: tuple[SourceSettings, ...] = ()
+
+    # Warnings from loading (a contract name this version ignores), for the CLI to print.
+    _notices: tuple[str, ...] = PrivateAttr(default=())
 
     @property
-    def clock_zone_label(self) -> str:
-        return "GMT" if self.timezone in ("UTC", "Etc/UTC", "GMT") else self.timezone
+    def notices(self) -> tuple[str, ...]:
+        return self._notices
 
-    def redacted(self) -> dict[str, Any]:
-        """A printable view (secrets masked): startup logs, ``ticker serve --print-config``."""
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, Secret):
-                value = repr(value)
-            elif isinstance(value, Path):
-                value = str(value)
-            elif f.name == "sources":
-                value = [s.name for s in value]
-            out[f.name] = value
+    @classmethod
+    def sections(cls) -> dict[str, type[Section]]:
+        """Section attribute -> its model (the platform's and the parts loaded)."""
+        out: dict[str, type[Section]] = {}
+        for name, info in cls.model_fields.items():
+            kind = info.annotation
+            if isinstance(kind, type) and issubclass(kind, Section) and kind is not SourceSettings:
+                out[name] = kind
         return out
 
+    @classmethod
+    def flat_names(cls) -> dict[str, str]:
+        """Flat setting name (TOML key, ``TICKER_`` suffix) -> the section that holds it."""
+        out: dict[str, str] = {}
+        for section, model in cls.sections().items():
+            for name in model.model_fields:
+                if name in out:
+                    raise TypeError(f"setting {name!r} is in both {out[name]} and {section}")
+                out[name] = section
+        return out
 
-_CHANNEL_SAFE = SOURCE_NAME_RE  # a source names the channel data:<source>
+    @model_validator(mode="before")
+    @classmethod
+    def _group_flat_names(cls, data: Any) -> Any:
+        """``{"port": 1}`` (from TOML, env or flags) -> ``{"server": {"port": 1}}``."""
+        if not isinstance(data, Mapping):
+            return data
+        owners = cls.flat_names()
+        out: dict[str, Any] = {}
+        grouped: dict[str, dict[str, Any]] = {}
+        for key, value in data.items():
+            if key in owners:
+                grouped.setdefault(owners[key], {})[key] = value
+            else:
+                out[key] = value
+        for section, values in grouped.items():
+            given = out.get(section, {})
+            if isinstance(given, BaseModel):
+                given = given.model_dump()
+            out[section] = {**given, **values}
+        return out
+
+    @field_validator("sources")
+    @classmethod
+    def _unique_sources(cls, value: tuple[SourceSettings, ...]) -> tuple[SourceSettings, ...]:
+        names = [s.name for s in value]
+        if len(names) != len(set(names)):
+            raise ValueError("two [[sources]] have the same name")
+        return value
+
+    def part(self, kind: type[P]) -> P:
+        """A plugged-in part's section; its defaults when the part was not loaded."""
+        value = self.__dict__.get(kind.section)
+        return value if isinstance(value, kind) else kind()
+
+    @property
+    def server_url(self) -> str:
+        """Where the client commands find the server: ``url``, else ``http://host:port``."""
+        if self.client.url:
+            return self.client.url.rstrip("/")
+        host = self.server.host
+        host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.server.port}"
+
+    def redacted(self) -> dict[str, Any]:
+        """A printable view by section (secrets masked): startup log, ``--print-config``."""
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        request = loading.get()
+        if request is None:  # built in code: its arguments and the defaults, nothing else
+            return (init_settings,)
+        return (init_settings, EnvFlatSource(settings_cls, request),
+                TomlFlatSource(settings_cls, request))
 
 
-def _coerce(name: str, raw: Any, target: Any) -> Any:
-    """Turn a TOML or env value into the type of the default ``target``."""
-    try:
-        if isinstance(target, bool):
-            if isinstance(raw, bool):
-                return raw
-            text = str(raw).strip().lower()
-            if text in ("1", "true", "yes", "on"):
-                return True
-            if text in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(raw)
-        if isinstance(target, int):
-            return int(raw)
-        if isinstance(target, float):
-            return float(raw)
-        if isinstance(target, Path):
-            return Path(str(raw))
-        if isinstance(target, Secret):
-            return Secret(str(raw))
-        if isinstance(target, tuple):
-            if isinstance(raw, str):
-                return tuple(x.strip() for x in raw.split(",") if x.strip())
-            return tuple(str(x) for x in raw)
-        return str(raw)
-    except (TypeError, ValueError) as exc:
-        raise SettingsError(f"setting {name!r}: cannot use {raw!r}") from exc
+def number_range(info: FieldInfo) -> str | None:
+    """A number setting's range as the example file states it: ``0..65535``, ``>0..10000``."""
+    bounds: dict[str, Any] = {}
+    for rule in info.metadata:
+        for key in ("ge", "gt", "le", "lt"):
+            if getattr(rule, key, None) is not None:
+                bounds[key] = getattr(rule, key)
+    if not bounds:
+        return None
+
+    def show(value: float) -> str:
+        return str(int(value)) if float(value).is_integer() else str(value)
+
+    low = f"{show(bounds['ge'])}" if "ge" in bounds else f">{show(bounds['gt'])}"
+    high = f"{show(bounds['le'])}" if "le" in bounds else f"<{show(bounds['lt'])}"
+    return f"{low}..{high}"
 
 
-def _source(raw: Mapping[str, Any]) -> SourceSettings:
-    try:
-        name = str(raw["name"])
-        url = str(raw["url"])
-        fmt = str(raw["format"])
-    except KeyError as exc:
-        raise SettingsError(f"[[sources]] entry lacks {exc.args[0]!r}") from None
-    if not _CHANNEL_SAFE.match(name):
-        raise SettingsError(f"source name {name!r} must match {SOURCE_NAME_RE.pattern[:-2]}")
-    if fmt not in SOURCE_FORMATS:
-        raise SettingsError(f"source {name!r}: format must be one of {', '.join(SOURCE_FORMATS)}")
-    if not url.startswith(("http://", "https://")):
-        raise SettingsError(f"source {name!r}: url must be http(s)")
-    fields = raw.get("fields", {})
-    if fmt == "json" and not fields:
-        raise SettingsError(f"source {name!r}: json format needs a [sources.fields] table")
-    interval = float(raw.get("interval", 600))
-    if interval < 1:
-        raise SettingsError(f"source {name!r}: interval must be at least 1 second")
-    return SourceSettings(
-        name=name,
-        url=url,
-        format=fmt,
-        interval=interval,
-        attribution=str(raw.get("attribution", "")),
-        fields={str(k): str(v) for k, v in dict(fields).items()},
-        as_of=str(raw.get("as_of", "")),
-        timeout=float(raw.get("timeout", 10)),
-        max_bytes=int(raw.get("max_bytes", 5 * 1024 * 1024)),
-    )
+__all__ = ["ENV_PREFIX", "Part", "Secret", "Settings", "SettingsError", "SourceSettings",
+           "load_settings", "number_range", "settings_class"]
 
 
-def _validate(s: Settings) -> None:
-    if not 0 <= s.port <= 65535:
-        raise SettingsError("port must be between 0 and 65535")
-    if not s.broker_url.startswith("memory://"):
-        # The scaled-out broker (redis://) arrives with multi-node support; refusing beats
-        # silently running each node on its own.
-        raise SettingsError("broker_url: only memory:// is supported by this version")
-    if s.mode not in ("demo", "production"):
-        raise SettingsError("mode must be 'demo' or 'production'")
-    if s.log_format not in ("json", "text"):
-        raise SettingsError("log_format must be 'json' or 'text'")
-    if s.vapid_subject and not s.vapid_subject.startswith(("mailto:", "https:")):
-        raise SettingsError("vapid_subject must start with 'mailto:' or 'https:'")
-    try:
-        parse_networks(s.trusted_proxies)
-    except ValueError as exc:
-        raise SettingsError(f"trusted_proxies: {exc}") from None
-    if s.push_subscribe_rate_per_minute <= 0:
-        raise SettingsError("push_subscribe_rate_per_minute must be positive")
-    if s.push_encrypt_processes < 0:
-        raise SettingsError("push_encrypt_processes must be 0 (on the event loop) or more")
-    if min(s.push_concurrency, s.push_connections_per_host, s.push_max_attempts) < 1:
-        raise SettingsError("push_concurrency, push_connections_per_host and "
-                            "push_max_attempts must be at least 1")
-    if not 0 <= s.ws_writer_threads <= 64:
-        raise SettingsError("ws_writer_threads must be between 0 and 64")
-    if s.ws_writer_min_subscribers < 1:
-        raise SettingsError("ws_writer_min_subscribers must be 1 or more")
-    if s.ws_heartbeat_seconds < 0:
-        raise SettingsError("ws_heartbeat_seconds must be 0 (off) or positive")
-    if s.push_ttl <= 0:
-        raise SettingsError("push_ttl must be positive (0 makes push services drop messages)")
-    try:
-        from zoneinfo import ZoneInfo
+@functools.cache
+def settings_class(parts: tuple[type[Part], ...] = ()) -> type[Settings]:
+    """The model with the platform's sections and one more per part (``settings.push``)."""
+    if not parts:
+        return Settings
+    fields: dict[str, Any] = {p.section: (p, Field(default_factory=p)) for p in parts}
+    model: type[Settings] = create_model("Settings", __base__=Settings, __module__=__name__,
+                                         **fields)
+    model.flat_names()  # two sections claiming one name is a programming error: fail now
+    return model
 
-        ZoneInfo(s.timezone)
-    except Exception as exc:
-        raise SettingsError(f"timezone {s.timezone!r} is not a known IANA zone") from exc
-    names = [src.name for src in s.sources]
-    if len(names) != len(set(names)):
-        raise SettingsError("two [[sources]] have the same name")
+
+def secret_names(cls: type[Settings]) -> set[str]:
+    return {name for model in cls.sections().values()
+            for name, info in model.model_fields.items() if info.annotation is Secret}
 
 
 def load_settings(
     config_file: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
+    parts: Iterable[type[Part]] = (),
     **overrides: Any,
 ) -> Settings:
-    """Build the settings: ``overrides`` (CLI flags) > env ``TICKER_*`` > TOML file > defaults."""
-    env = dict(os.environ if environ is None else environ)
-    config_file = config_file or env.get(ENV_PREFIX + "CONFIG") or None
-    file_values: dict[str, Any] = {}
-    if config_file:
-        path = Path(config_file)
-        try:
-            file_values = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise SettingsError(f"config file {path} does not exist") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise SettingsError(f"config file {path}: {exc}") from None
+    """Build the settings: ``overrides`` (CLI flags) > env ``TICKER_*`` > TOML file > defaults.
 
-    defaults = Settings()
-    known = {f.name for f in dataclasses.fields(Settings)}
-    values: dict[str, Any] = {}
-    for key, raw in file_values.items():
-        if key == "sources":
-            continue
-        if key not in known:
-            raise SettingsError(f"config file: unknown setting {key!r}")
-        values[key] = _coerce(key, raw, getattr(defaults, key))
-    for name in known - {"sources"}:
-        raw_env = env.get(ENV_PREFIX + name.upper())
-        if raw_env is not None:
-            values[name] = _coerce(name, raw_env, getattr(defaults, name))
-    for key, raw in overrides.items():
-        if raw is not None:
-            values[key] = _coerce(key, raw, getattr(defaults, key))
-    sources = tuple(_source(raw) for raw in file_values.get("sources", []))
-    settings = dataclasses.replace(defaults, **values, sources=sources)
-    _validate(settings)
+    ``parts`` are the sections of the parts plugged in (the CLI passes Web Push's), so their
+    names are known to the env and file checks. Raises :class:`SettingsError`, one line.
+    """
+    env = os.environ if environ is None else environ
+    path = config_file or env.get(ENV_PREFIX + "CONFIG") or None
+    request = LoadRequest(environ=env, config_file=Path(path) if path else None)
+    flags = {key: value for key, value in overrides.items() if value is not None}
+    request.origins.update({key: "command line" for key in flags})
+    cls = settings_class(tuple(parts))
+    token = loading.set(request)
+    try:
+        settings = cls(**flags)
+    except ValidationError as exc:
+        raise SettingsError(one_line(exc, request, cls.flat_names(), secret_names(cls))) from None
+    finally:
+        loading.reset(token)
+    settings._notices = tuple(request.notices)
     return settings

@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 
+from ticker.cli.errors import reaching
 from ticker.settings import Secret, Settings
 
 BAR_WIDTH = 30
@@ -68,7 +69,7 @@ def progress_line(status: dict[str, Any]) -> str:
 
 
 async def send(args: argparse.Namespace, settings: Settings) -> int:
-    token = settings.api_token
+    token = settings.client.api_token
     if not isinstance(token, Secret) or not token:
         raise ValueError("an API token is needed: --token or TICKER_API_TOKEN "
                          "(create one with 'ticker tokens create')")
@@ -77,14 +78,16 @@ async def send(args: argparse.Namespace, settings: Settings) -> int:
                "Idempotency-Key": f"cli-{uuid.uuid4()}"}
     base = settings.server_url
     async with aiohttp.ClientSession(headers=headers) as session:
-        status = await _call(session, "POST", f"{base}/api/alerts", json=_alert(args))
+        with reaching(base):
+            status = await _call(session, "POST", f"{base}/api/alerts", json=_alert(args))
         if not args.follow:
             print(json.dumps(status))
             return 0
         while status["status"] == "sending":
             print(progress_line(status), end="", file=sys.stderr, flush=True)
             await asyncio.sleep(POLL_SECONDS)
-            status = await _call(session, "GET", f"{base}/api/alerts/{status['id']}")
+            with reaching(base):
+                status = await _call(session, "GET", f"{base}/api/alerts/{status['id']}")
         print(progress_line(status), file=sys.stderr, flush=True)
     print(json.dumps({"id": status["id"], "status": status["status"],
                       "total": status["total"], "counts": status["counts"]}))

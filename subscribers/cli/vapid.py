@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 from subscribers.crypto import vapid
 from subscribers.migrations import WITH_PLATFORM
 from ticker.settings import Settings
 from ticker.storage import open_database
+
+
+def iso_utc(unix: float) -> str:
+    return datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def register(sub: Any) -> None:
@@ -20,7 +25,8 @@ def register(sub: Any) -> None:
     show = vsub.add_parser("show", help="print the current public key (made on first use)",
                            description="Print the current public key, base64url.")
     show.add_argument("--all", action="store_true",
-                      help="list every key (id, created, public key), oldest first")
+                      help="list every key, oldest first: id, current or old, created "
+                           "(ISO 8601 UTC), public key; tab-separated")
     show.set_defaults(run=lambda a, s: asyncio.run(_show(a, s)))
     rot = vsub.add_parser(
         "rotate", help="add a new current key; existing subscriptions keep theirs",
@@ -31,13 +37,13 @@ def register(sub: Any) -> None:
 
 
 async def _show(args: argparse.Namespace, settings: Settings) -> int:
-    db = await open_database(settings.database_url_resolved, WITH_PLATFORM)
+    db = await open_database(settings.storage.database_url_resolved, WITH_PLATFORM)
     try:
         current = await vapid.ensure_key(db)
         if args.all:
             for key in await vapid.all_keys(db):
                 mark = "current" if key.id == current.id else "old"
-                print(f"{key.id}\t{mark}\t{key.public_key}")
+                print(f"{key.id}\t{mark}\t{iso_utc(key.created_at)}\t{key.public_key}")
         else:
             print(current.public_key)
     finally:
@@ -46,7 +52,7 @@ async def _show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _rotate(settings: Settings) -> int:
-    db = await open_database(settings.database_url_resolved, WITH_PLATFORM)
+    db = await open_database(settings.storage.database_url_resolved, WITH_PLATFORM)
     try:
         await vapid.ensure_key(db)  # a first rotation keeps the original key too
         print((await vapid.add_key(db)).public_key)

@@ -35,6 +35,7 @@ class VapidKey:
     id: int
     public_key: str  # base64url uncompressed point: the browser's applicationServerKey
     private: ec.EllipticCurvePrivateKey
+    created_at: float  # Unix seconds
 
 
 def public_b64(private: ec.EllipticCurvePrivateKey) -> str:
@@ -48,11 +49,11 @@ def private_from_b64(text: str) -> ec.EllipticCurvePrivateKey:
 
 def _row_key(row: dict[str, object]) -> VapidKey:
     return VapidKey(int(str(row["id"])), str(row["public_key"]),
-                    private_from_b64(str(row["private_key"])))
+                    private_from_b64(str(row["private_key"])), float(str(row["created_at"])))
 
 
 async def current_key(db: Database) -> VapidKey | None:
-    row = await db.fetchone("SELECT id, public_key, private_key FROM vapid_keys "
+    row = await db.fetchone("SELECT id, public_key, private_key, created_at FROM vapid_keys "
                             "ORDER BY id DESC LIMIT 1")
     return _row_key(row) if row else None
 
@@ -61,10 +62,11 @@ async def add_key(db: Database) -> VapidKey:
     """Generate a new key pair; it becomes the current one."""
     private = ec.generate_private_key(ec.SECP256R1())
     d = private.private_numbers().private_value.to_bytes(32, "big")
+    now = time.time()
     key_id = await db.insert(
         "INSERT INTO vapid_keys (public_key, private_key, created_at) VALUES (?, ?, ?)",
-        (public_b64(private), b64url_encode(d), time.time()))
-    return VapidKey(key_id, public_b64(private), private)
+        (public_b64(private), b64url_encode(d), now))
+    return VapidKey(key_id, public_b64(private), private, now)
 
 
 async def ensure_key(db: Database) -> VapidKey:
@@ -73,7 +75,8 @@ async def ensure_key(db: Database) -> VapidKey:
 
 
 async def all_keys(db: Database) -> list[VapidKey]:
-    rows = await db.fetchall("SELECT id, public_key, private_key FROM vapid_keys ORDER BY id")
+    rows = await db.fetchall("SELECT id, public_key, private_key, created_at FROM vapid_keys "
+                             "ORDER BY id")
     return [_row_key(r) for r in rows]
 
 

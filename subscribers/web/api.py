@@ -19,6 +19,7 @@ from subscribers.errors import (
 )
 from subscribers.pushclient.endpoints import check_addresses, check_endpoint
 from subscribers.service import PUSH, PushService
+from subscribers.settings import PushSettings
 from subscribers.validate import (
     AlertBody,
     Receipt,
@@ -74,7 +75,7 @@ async def subscribe(request: web.Request) -> web.Response:
     now, client = push.clock.now(), _client(request)
     _limit(push.subscribe_limiter.allow(client, now),
            push.subscribe_limiter.retry_after(client, now))
-    topics = request.app[appkeys.settings].push_topics
+    topics = request.app[appkeys.settings].part(PushSettings).push_topics
     body = await read_body(request, SubscribeBody, SUBSCRIPTION_MAX_BYTES,
                            code="invalid_subscription",
                            context={"topics": topics, "allow": push.allow})
@@ -130,7 +131,7 @@ async def create_alert(request: web.Request) -> web.Response:
     token = await require_token(request)
     key = schemas.IdempotencyHeader.model_validate(
         {"Idempotency-Key": request.headers.get("Idempotency-Key")}).idempotency_key
-    settings = request.app[appkeys.settings]
+    settings = request.app[appkeys.settings].part(PushSettings)
     body = await read_body(request, AlertBody, ALERT_MAX_BYTES, code="invalid_alert",
                            context={"topics": settings.push_topics})
     alert_id, created = await alerts.create(db, body.value(settings.push_ttl),

@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
+from subscribers.settings import PushSettings
 from ticker import appkeys
 from ticker.settings import Settings
 from ticker.web.pages import script_response
@@ -38,9 +39,9 @@ def static_text(name: str) -> str:
 def prompt_config(settings: Settings) -> dict[str, Any]:
     """What ``/push.js`` needs to know about this site."""
     return {
-        "siteName": settings.site_name,
-        "topics": list(settings.push_topics),
-        "snoozeDays": settings.push_prompt_snooze_days,
+        "siteName": settings.server.site_name,
+        "topics": list(settings.part(PushSettings).push_topics),
+        "snoozeDays": settings.part(PushSettings).push_prompt_snooze_days,
         "vapidKeyUrl": VAPID_KEY_URL,
         "subscriptionsUrl": SUBSCRIPTIONS_URL,
         "serviceWorkerUrl": SERVICE_WORKER_URL,
@@ -51,7 +52,7 @@ def prompt_config(settings: Settings) -> dict[str, Any]:
 def worker_config(settings: Settings) -> dict[str, Any]:
     """What ``/sw.js`` needs: the generic title and where receipts and renewals go."""
     return {
-        "siteName": settings.site_name,
+        "siteName": settings.server.site_name,
         "eventsUrl": EVENTS_URL,
         "vapidKeyUrl": VAPID_KEY_URL,
         "subscriptionsUrl": SUBSCRIPTIONS_URL,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import random
 import sys
@@ -12,6 +13,7 @@ from typing import Any
 import aiohttp
 import websockets
 
+from ticker.cli.errors import reaching
 from ticker.settings import Secret, Settings
 
 
@@ -46,9 +48,15 @@ async def tail(args: argparse.Namespace, settings: Settings) -> int:
     positions: dict[str, dict[str, Any]] = {}
     seen = 0
     delay = 0.5
+    connected = False
     while True:
         try:
-            async with websockets.connect(ws_url(settings.server_url), max_size=2**22) as conn:
+            # A server never reached is a wrong URL or a server that is down: say so and
+            # stop. Once connected, a drop is a restart or the network: resume quietly.
+            with reaching(settings.server_url) if not connected else contextlib.nullcontext():
+                conn = await websockets.connect(ws_url(settings.server_url), max_size=2**22)
+            connected = True
+            async with conn:
                 delay = 0.5
                 await conn.send(json.dumps({"type": "subscribe", "channels": args.channels,
                                             "since": positions}))
@@ -80,16 +88,17 @@ async def publish(args: argparse.Namespace, settings: Settings) -> int:
         data = json.loads(args.data)
     except ValueError as exc:
         raise ValueError(f"--json is not valid JSON: {exc}") from None
-    token = settings.api_token
+    token = settings.client.api_token
     if not isinstance(token, Secret) or not token:
         raise ValueError("an API token is needed: --token or TICKER_API_TOKEN "
                          "(create one with 'ticker tokens create')")
     url = f"{settings.server_url}/api/channels/{args.channel}/messages"
-    async with aiohttp.ClientSession() as session, session.post(
-        url, json={"data": data},
-        headers={"Authorization": f"Bearer {token.reveal()}"},
-    ) as resp:
-        body = await resp.json(content_type=None)
+    with reaching(settings.server_url):
+        async with aiohttp.ClientSession() as session, session.post(
+            url, json={"data": data},
+            headers={"Authorization": f"Bearer {token.reveal()}"},
+        ) as resp:
+            body = await resp.json(content_type=None)
     if resp.status >= 400:
         err = body.get("error", {}) if isinstance(body, dict) else {}
         raise ValueError(f"{resp.status} {err.get('code', '')}: {err.get('message', body)}")

@@ -29,7 +29,7 @@ def register(sub: Any) -> None:
 
 
 async def _create(args: argparse.Namespace, settings: Settings) -> int:
-    db = await open_database(settings.database_url_resolved)
+    db = await open_database(settings.storage.database_url_resolved)
     try:
         print(await tokens.create_token(db, args.name, args.role))
     finally:
@@ -38,7 +38,7 @@ async def _create(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _list(settings: Settings) -> int:
-    db = await open_database(settings.database_url_resolved)
+    db = await open_database(settings.storage.database_url_resolved)
     try:
         for row in await tokens.list_tokens(db):
             state = "revoked" if row["revoked_at"] else "active"
@@ -49,7 +49,7 @@ async def _list(settings: Settings) -> int:
 
 
 async def _revoke(args: argparse.Namespace, settings: Settings) -> int:
-    db = await open_database(settings.database_url_resolved)
+    db = await open_database(settings.storage.database_url_resolved)
     try:
         if not await tokens.revoke_token(db, args.id):
             raise ValueError(f"no active token with id {args.id}")

@@ -18,7 +18,8 @@ CHANNEL_RE = re.compile(NAME_PATTERN + r"\Z")
 DATA_PREFIX = "data:"
 # A source name is what follows the prefix: the channel rule without ``:`` (it separates
 # the kind from the name), short enough that ``data:<source>`` is still a channel name.
-SOURCE_NAME_RE = re.compile(rf"[a-z0-9][a-z0-9._-]{{0,{63 - len(DATA_PREFIX)}}}\Z")
+SOURCE_NAME_PATTERN = rf"[a-z0-9][a-z0-9._-]{{0,{63 - len(DATA_PREFIX)}}}"
+SOURCE_NAME_RE = re.compile(SOURCE_NAME_PATTERN + r"\Z")
 
 # The built-in channels and whether each is a "latest" channel (hands its current value to
 # every new subscriber) rather than a stream that starts new subscribers at the head.

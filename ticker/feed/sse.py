@@ -88,9 +88,9 @@ async def sse_handler(request: web.Request) -> web.StreamResponse:
     transport = request.transport
     if transport is None:  # the client is already gone
         return web.Response(status=204)
-    conn = SseConnection(transport, request.version >= (1, 1), settings.ws_send_buffer_bytes,
+    conn = SseConnection(transport, request.version >= (1, 1), settings.feed.ws_send_buffer_bytes,
                          metrics)
-    session = conn.session = Session(hub, conn, rate=settings.ws_max_client_rate,
+    session = conn.session = Session(hub, conn, rate=settings.feed.ws_max_client_rate,
                                      now=time.monotonic, wall_ms=wall_ms)
     # Subscribing and queueing the replay are one step: whatever is published while the
     # headers go out waits behind it in the connection (see SseConnection).
@@ -104,7 +104,7 @@ async def sse_handler(request: web.Request) -> web.StreamResponse:
     # (as /ws sends error frames). A 4xx here would end the whole stream for good, since
     # EventSource does not retry one: a widget asking for one channel this server lacks
     # would lose the others too.
-    conn.write(f"retry: {settings.sse_retry_ms}\n\n".encode())
+    conn.write(f"retry: {settings.feed.sse_retry_ms}\n\n".encode())
     conn.positions.update({n: f"{p.epoch}:{p.offset}" for n, p in reply.positions.items()})
     conns = app[appkeys.connections]
     conns.sse[conn] = None

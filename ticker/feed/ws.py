@@ -37,15 +37,15 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
         # connection: cheaper in memory and CPU at 10,000 connections.
         heartbeat=None,
         autoping=False,
-        max_msg_size=settings.ws_max_message_bytes,
+        max_msg_size=settings.feed.ws_max_message_bytes,
         compress=False,  # frames are shared between clients; per-client deflate would not be
     )
     await ws.prepare(request)
     transport = request.transport
     if transport is None:
         return ws
-    conn = WsConnection(ws, transport, settings.ws_send_buffer_bytes, metrics)
-    session = Session(app[appkeys.hub], conn, rate=settings.ws_max_client_rate,
+    conn = WsConnection(ws, transport, settings.feed.ws_send_buffer_bytes, metrics)
+    session = Session(app[appkeys.hub], conn, rate=settings.feed.ws_max_client_rate,
                       now=time.monotonic, wall_ms=wall_ms)
     conn.session = session
     conns.ws[conn] = None

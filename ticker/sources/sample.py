@@ -28,7 +28,7 @@ VALUES = {"confirmed": 190_417_528, "recovered": 125_377_069, "deaths": 4_088_86
 
 
 def enabled(settings: Settings) -> bool:
-    return settings.mode == "demo" and all(s.name != NAME for s in settings.sources)
+    return settings.server.mode == "demo" and all(s.name != NAME for s in settings.sources)
 
 
 def payload() -> dict[str, Any]:

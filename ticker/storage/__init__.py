@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from ticker.storage.database import Database, PostgresDatabase, SqliteDatabase
+from ticker.storage.database import Database, PostgresDatabase, SqliteDatabase, StorageError
 from ticker.storage.migrations import MIGRATIONS, Migration, migrate
 
-__all__ = ["Database", "open_database"]
+__all__ = ["Database", "StorageError", "open_database"]
 
 
 async def open_database(url: str, migrations: Iterable[Migration] = MIGRATIONS) -> Database:

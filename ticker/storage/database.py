@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -28,6 +29,10 @@ TYPES = {
     "postgres": {"pk": "BIGSERIAL PRIMARY KEY", "float": "DOUBLE PRECISION", "blob": "BYTEA",
                  "bigint": "BIGINT", "json": "TEXT"},
 }
+
+
+class StorageError(Exception):
+    """The database cannot be opened where the settings point (one line, names the place)."""
 
 
 class Executor(Protocol):
@@ -88,16 +93,28 @@ class SqliteDatabase:
 
     @classmethod
     async def open(cls, path: Path) -> SqliteDatabase:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conns = []
-        for _ in range(2):
-            conn = await aiosqlite.connect(path, isolation_level=None)
-            conn.row_factory = aiosqlite.Row
-            await conn.execute("PRAGMA journal_mode=WAL")
-            await conn.execute("PRAGMA synchronous=NORMAL")
-            await conn.execute("PRAGMA foreign_keys=ON")
-            await conn.execute("PRAGMA busy_timeout=5000")
-            conns.append(conn)
+        folder = path.parent
+        if folder.exists() and not folder.is_dir():
+            raise StorageError(f"cannot use data directory {folder}: it is not a directory")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot use data directory {folder}: "
+                               f"{(exc.strerror or str(exc)).lower()}") from None
+        conns: list[aiosqlite.Connection] = []
+        try:
+            for _ in range(2):
+                conn = await aiosqlite.connect(path, isolation_level=None)
+                conns.append(conn)
+                conn.row_factory = aiosqlite.Row
+                await conn.execute("PRAGMA journal_mode=WAL")
+                await conn.execute("PRAGMA synchronous=NORMAL")
+                await conn.execute("PRAGMA foreign_keys=ON")
+                await conn.execute("PRAGMA busy_timeout=5000")
+        except (OSError, sqlite3.Error) as exc:
+            for opened in conns:
+                await opened.close()
+            raise StorageError(f"cannot use data directory {folder}: {exc}") from None
         return cls(conns[0], conns[1])
 
     async def execute(self, sql: str, params: Params = ()) -> int:

@@ -36,7 +36,7 @@ async def publish_message(request: web.Request) -> web.Response:
     if server_fed(name):
         raise InvalidMessage(f"Channel {name!r} is fed by the server and cannot be "
                              "published to.")
-    raw = await read_bytes(request, request.app[appkeys.settings].publish_max_bytes)
+    raw = await read_bytes(request, request.app[appkeys.settings].feed.publish_max_bytes)
     try:
         body = publish_body(name, raw)
     except pydantic.ValidationError as exc:

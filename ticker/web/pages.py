@@ -38,7 +38,7 @@ async def index(request: web.Request) -> web.Response:
     settings = request.app[appkeys.settings]
     channels = ",".join(request.app[appkeys.hub].channels)
     page = (static_text("index.html")
-            .replace("{{site_name}}", html.escape(settings.site_name))
+            .replace("{{site_name}}", html.escape(settings.server.site_name))
             .replace("{{channels}}", html.escape(channels)))
     return web.Response(text=page, content_type="text/html", charset="utf-8",
                         headers={"Cache-Control": "no-cache"})

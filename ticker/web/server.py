@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -124,25 +125,30 @@ class AppRunner(web.AppRunner):
                       loop=asyncio.get_running_loop(), refusals=self.refusals, **made._kwargs)
 
 
-async def _serve(app: web.Application, host: str, port: int, **runner_args: Any) -> None:
+async def _serve(app: web.Application, sockets: list[socket.socket], started: Callable[[], None],
+                 backlog: int, **runner_args: Any) -> None:
     runner = AppRunner(app, handle_signals=True, max_line_size=MAX_LINE_BYTES,
                        max_field_size=MAX_FIELD_BYTES, **runner_args)
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port).start()
+        for sock in sockets:
+            await web.SockSite(runner, sock, backlog=backlog).start()
+        started()
         await asyncio.Event().wait()  # forever: until SIGINT or SIGTERM (GracefulExit)
     finally:
         await runner.cleanup()
 
 
-def run(app: web.Application, *, host: str, port: int, shutdown_timeout: float,
-        access_log: logging.Logger) -> None:
-    """Serve ``app`` until SIGINT or SIGTERM, then shut it down gracefully: the same steps
-    as ``web.run_app`` (which cannot be given a runner)."""
+def run(app: web.Application, *, sockets: list[socket.socket], started: Callable[[], None],
+        backlog: int, shutdown_timeout: float, access_log: logging.Logger) -> None:
+    """Serve ``app`` on ``sockets`` (bound and listening) until SIGINT or SIGTERM, then shut
+    it down gracefully: the same steps as ``web.run_app`` (which cannot be given a runner).
+    ``started`` is called once the app has started and the sockets are served."""
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    main = loop.create_task(_serve(app, host, port, shutdown_timeout=shutdown_timeout,
-                                   access_log=access_log, keepalive_timeout=75.0))
+    main = loop.create_task(_serve(app, sockets, started, backlog,
+                                   shutdown_timeout=shutdown_timeout, access_log=access_log,
+                                   keepalive_timeout=75.0))
     try:
         loop.run_until_complete(main)
     except (web.GracefulExit, KeyboardInterrupt):
