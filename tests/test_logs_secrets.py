@@ -53,7 +53,10 @@ async def test_debug_logs_carry_no_secret(server_factory: Any, fmt: str) -> None
     # The test means something only if DEBUG output and the access log were there.
     assert "debug" in out.lower() and "/healthz?token=" in out
     if fmt == "json":
-        assert all(json.loads(line) for line in out.splitlines() if line.strip())
+        # Every line is a JSON record, but for the one human line serve prints first.
+        lines = [line for line in out.splitlines() if line.strip()]
+        assert lines[0].startswith("listening on http://")
+        assert all(json.loads(line) for line in lines[1:])
     secrets = {"VAPID private key": private_key, "subscriber auth": sub.auth,
                "subscriber p256dh": sub.p256dh, "API token": token,
                "token hash": token_hash, "webhook secret": WEBHOOK_SECRET,
@@ -93,5 +96,6 @@ def test_print_config_masks_a_database_password(tmp_path: Path) -> None:
            "TICKER_WEBHOOK_SECRET": WEBHOOK_SECRET}
     out = run_cli(["serve", "--print-config"], env)
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout)["database_url"] == "postgresql://ticker:***@db/ticker"
+    assert (json.loads(out.stdout)["storage"]["database_url"]
+            == "postgresql://ticker:***@db/ticker")
     assert "pa55word" not in out.stdout and WEBHOOK_SECRET not in out.stdout
