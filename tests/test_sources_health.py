@@ -56,8 +56,9 @@ def test_health_is_degraded_and_names_each_failing_source() -> None:
 
 
 def test_the_sample_runs_in_demo_mode_unless_a_covid19_source_is_configured() -> None:
-    configured = (SourceSettings("covid19", "https://x/y.csv", "jhu-csse-daily"),)
-    other = (SourceSettings("ftse", "https://x/y.json", "json"),)
+    configured = (SourceSettings(name="covid19", url="https://x/y.csv", format="jhu-csse-daily"),)
+    other = (SourceSettings(name="ftse", url="https://x/y.json", format="json",
+                            fields={"ftse": "a.b"}),)
     assert sample.enabled(Settings())
     assert sample.enabled(Settings(sources=other))
     assert not sample.enabled(Settings(sources=configured))
