@@ -8,6 +8,7 @@ import os
 import socket
 from array import array
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -19,6 +20,7 @@ from ticker.metrics import Metrics
 
 FRAME = b"\x81\x05hello"
 WriteAll = Callable[[bytes, "array[int]"], list[tuple[int, int]]]
+WriteShared = Callable[[bytes, "array[int]", "array[int]", int], list[tuple[int, int]]]
 
 
 def implementations() -> list[object]:
@@ -87,15 +89,76 @@ def test_a_share_with_no_sockets_writes_nothing(write_all: WriteAll) -> None:
     assert write_all(FRAME, array("i")) == []
 
 
+def shared_implementations() -> list[object]:
+    found: list[object] = [pytest.param(fanout.py_write_shared, id="python")]
+    if importlib.util.find_spec("ticker.feed._fanout") is not None:
+        from ticker.feed._fanout import write_shared
+
+        found.append(pytest.param(write_shared, id="c"))
+    return found
+
+
+@pytest.mark.parametrize("write_shared", shared_implementations())
+def test_threads_sharing_a_cursor_write_every_socket_exactly_once(
+    write_shared: WriteShared,
+) -> None:
+    made = [socket.socketpair() for _ in range(200)]
+    try:
+        for ours, _ in made:
+            ours.setblocking(False)
+        fds = array("i", [ours.fileno() for ours, _ in made])
+        fds[150] = -1  # a bad descriptor keeps its index in the shared array
+        cursor = array("q", [0])
+        with ThreadPoolExecutor(3) as pool:
+            results = list(pool.map(lambda _: write_shared(FRAME, fds, cursor, 7), range(3)))
+        assert sorted(short for result in results for short in result) == [(150, -1)]
+        for k, (_, theirs) in enumerate(made):
+            if k != 150:
+                theirs.setblocking(False)
+                assert theirs.recv(100) == FRAME
+        assert cursor[0] >= len(fds)
+    finally:
+        for ours, theirs in made:
+            ours.close()
+            theirs.close()
+
+
+@pytest.mark.parametrize("write_shared", shared_implementations())
+def test_a_shared_write_starts_at_the_cursor(
+    pairs: list[tuple[socket.socket, socket.socket]], write_shared: WriteShared,
+) -> None:
+    fds = array("i", [ours.fileno() for ours, _ in pairs])
+    assert write_shared(FRAME, fds, array("q", [2]), 1) == []
+    for k, (_, theirs) in enumerate(pairs):
+        theirs.setblocking(False)
+        if k < 2:
+            with pytest.raises(BlockingIOError):
+                theirs.recv(100)
+        else:
+            assert theirs.recv(100) == FRAME
+
+
+def test_a_shared_write_refuses_a_cursor_that_is_not_one_int64() -> None:
+    need(importlib.util.find_spec("ticker.feed._fanout") is not None, "C loop not built")
+    from ticker.feed._fanout import write_shared
+
+    with pytest.raises(ValueError, match="cursor"):
+        write_shared(FRAME, array("i"), array("i", [0]), 1)
+    with pytest.raises(ValueError, match="chunk"):
+        write_shared(FRAME, array("i"), array("q", [0]), 0)
+
+
 @pytest.mark.parametrize(("n", "threads", "expected"), [
     (1000, 0, [(0, 1000)]),
-    # one helper: a starter to begin on, its rest, then the loop thread's smaller share
-    (1000, 1, [(0, 107), (107, 535), (535, 1000)]),
-    (10000, 3, [(0, 535), (2675, 3210), (5350, 5885),
-                (535, 2675), (3210, 5350), (5885, 8025), (8025, 10000)]),
-    (3, 2, [(0, 1), (1, 2), (2, 3)]),
+    # one helper: a starter to begin on while the rest is checked, then the shared rest
+    (1000, 1, [(0, 120), (120, 1000)]),
+    (10000, 3, [(0, 1200), (1200, 2400), (2400, 3600), (3600, 10000)]),
+    # many helpers: the starters together stay within half of the subscribers
+    (1000, 7, [(0, 62), (62, 124), (124, 186), (186, 248), (248, 310), (310, 372),
+               (372, 434), (434, 1000)]),
+    (3, 2, [(0, 3)]),
 ])
-def test_the_plan_hands_out_helpers_work_first_and_keeps_the_loop_share_last(
+def test_the_plan_hands_each_helper_a_starter_and_leaves_the_rest_to_share(
         n: int, threads: int, expected: list[tuple[int, int]]) -> None:
     assert plan(n, threads) == expected
 

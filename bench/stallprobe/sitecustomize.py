@@ -74,19 +74,21 @@ def _install(path: str) -> None:
 def _patch_ticker(emit: Any) -> None:
     import sys
 
-    ws = sys.modules.get("ticker.ws")
+    # ticker.feed.* since the layout change; ticker.* before it (bench/README.md's older runs)
+    ws = sys.modules.get("ticker.feed.ws") or sys.modules.get("ticker.ws")
     if ws is not None:
         sweep = ws.sweep
 
         def timed_sweep(conns: Any, *args: Any) -> int:
             started = time.perf_counter()
-            n = len(conns.ws) if hasattr(conns, "ws") else len(conns)
+            n = len(conns.ws) if hasattr(conns, "ws") else \
+                len(conns) if hasattr(conns, "__len__") else None
             dropped: int = sweep(conns, *args)
             emit("sweep", ms=(time.perf_counter() - started) * 1000, conns=n, dropped=dropped)
             return dropped
 
         setattr(ws, "sweep", timed_sweep)  # noqa: B010 - a module, not a known type
-    fanout = sys.modules.get("ticker.fanout")
+    fanout = sys.modules.get("ticker.feed.fanout") or sys.modules.get("ticker.fanout")
     if fanout is not None:
         call = fanout.Fanout.__call__
 

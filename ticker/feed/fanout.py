@@ -3,10 +3,11 @@
 A broadcast to 10,000 WebSocket clients is 10,000 ``send`` calls. Each costs several µs
 in the kernel (on loopback the receiver's TCP input runs in it too), and Python releases
 the GIL around it, so on a machine with more than one core the writes can proceed in
-parallel. :class:`Fanout` hands shares of the connections to helper threads, which
-write the message's one pre-encoded frame with :func:`write_all` (a C loop that releases
-the GIL once per share, ``_fanout.c``; a Python loop where it was not built), while the
-event-loop thread writes its own share and then waits for theirs.
+parallel. :class:`Fanout` has helper threads and the event-loop thread write the
+message's one pre-encoded frame with :func:`write_all` / :func:`write_shared` (a C loop that
+releases the GIL once per share, ``_fanout.c``; a Python loop where it was not built),
+taking the connections a chunk at a time from one shared cursor, so all finish together;
+the loop thread then waits for the helpers.
 
 Why this is safe: the loop thread is inside the broadcast until every share is written,
 so nothing else can touch those transports meanwhile; a connection is written to directly
@@ -19,7 +20,6 @@ would have). Other sinks (SSE, TLS, closing or backed-up connections) get ``deli
 
 from __future__ import annotations
 
-import itertools
 import os
 import threading
 from array import array
@@ -34,36 +34,55 @@ def py_write_all(frame: bytes, fds: array[int]) -> list[tuple[int, int]]:
     """Write ``frame`` to each descriptor; returns (index, bytes sent or -1) for those not
     written whole. Runs on any thread: it touches nothing but the descriptors. The C
     version (``ticker/feed/_fanout.c``) does the same with the GIL released once, not per write."""
+    return py_write_shared(frame, fds, array("q", [0]), max(1, len(fds)))
+
+
+_claiming = threading.Lock()
+
+
+def py_write_shared(frame: bytes, fds: array[int], cursor: array[int],
+                    chunk: int) -> list[tuple[int, int]]:
+    """As :func:`py_write_all`, for the indices claimed ``chunk`` at a time from ``cursor``
+    (``array("q", [start])``), which several threads writing the same ``fds`` share: each
+    takes the next chunk when done with its last, so they finish together however the cost
+    of a send varies."""
     short: list[tuple[int, int]] = []
     size = len(frame)
-    for i, fd in enumerate(fds):
-        try:
-            sent = os.write(fd, frame)
-        except BlockingIOError:
-            sent = 0
-        except OSError:
-            sent = -1
-        if sent != size:
-            short.append((i, sent))
-    return short
+    while True:
+        with _claiming:
+            start = cursor[0]
+            cursor[0] = start + chunk
+        if start >= len(fds):
+            return short
+        for i in range(start, min(start + chunk, len(fds))):
+            try:
+                sent = os.write(fds[i], frame)
+            except BlockingIOError:
+                sent = 0
+            except OSError:
+                sent = -1
+            if sent != size:
+                short.append((i, sent))
 
 
 write_all: Callable[[bytes, array[int]], list[tuple[int, int]]]
+write_shared: Callable[[bytes, array[int], array[int], int], list[tuple[int, int]]]
 try:
-    from ticker.feed._fanout import write_all
+    from ticker.feed._fanout import write_all, write_shared
 except ImportError:  # built without a C compiler
-    write_all = py_write_all
+    write_all, write_shared = py_write_all, py_write_shared
 
 
-# The loop thread checks every connection before any of it can be written (``_direct``),
-# which costs about 7% of a send (measured: ~0.6 µs against ~8.5 on loopback); its own
-# share is smaller by that much, so that it finishes with the helpers rather than after.
-CHECK_COST = 0.07
-# Each helper gets a small first part of its share as soon as that part is checked, so it
-# starts sending while the loop thread checks the rest, and then the rest in one piece: a
-# helper needs the GIL to take more work, which it would wait for while the loop thread
-# runs Python.
-STARTER = 0.2
+# The loop thread checks every connection before any of it can be written (``_direct``,
+# about 0.65 µs a connection against ~8 µs a loopback send). So each helper first gets a
+# starter, a part checked first, to send while the loop thread checks the rest; then all
+# threads share the rest (``write_shared``). A starter must outlast the checks: a helper
+# that finishes it early waits for the GIL (up to the 5 ms switch interval) to take more
+# work while the loop thread runs Python. Longer is harmless, short of a fair share.
+STARTER = 0.12
+# How many sockets a thread claims at a time from the shared rest: the threads finish
+# within one chunk's sends of each other (~0.3 ms here).
+CHUNK = 32
 
 # How long the loop thread waits for a helper to pick up its starter: far more than a
 # thread wake-up takes; a helper later than that is not waited for.
@@ -73,23 +92,18 @@ Slice = tuple[int, int]
 
 
 def plan(n: int, threads: int) -> list[Slice]:
-    """How ``n`` subscribers are split: ``[start, stop)`` slices in the order they are handed
-    out (each helper's starter, then each helper's rest), the loop thread's own share last."""
-    if threads == 0:
-        return [(0, n)]
-    own = max(0, round(n * (1 / threads - CHECK_COST) / (1 + 1 / threads)))
-    bounds = [round(k * (n - own) / threads) for k in range(threads + 1)]
-    parts = list(itertools.pairwise(bounds))
-    starters = [(a, a + round((b - a) * STARTER)) for a, b in parts]
-    rests = [(s, b) for (_, s), (_, b) in zip(starters, parts, strict=True)]
-    return [x for x in starters + rests if x[0] < x[1]] + [(n - own, n)]
+    """How ``n`` subscribers are split: ``[start, stop)`` slices, each helper's starter in the
+    order they are handed out, then the rest, which every thread writes (``write_shared``)."""
+    size = round(n * min(STARTER, 0.5 / (threads + 1))) if threads else 0
+    starters = [(k * size, (k + 1) * size) for k in range(threads) if size]
+    return [*starters, (len(starters) * size, n)]
 
 
 class Fanout:
     """A :attr:`Hub.fanout <ticker.feed.channels.Hub.fanout>` for large broadcasts: plain
-    WebSocket connections get the frame through :func:`write_all`, split by :func:`plan`
-    between ``threads`` helpers and the loop thread (``threads`` may be 0: the loop thread
-    alone, still in C)."""
+    WebSocket connections get the frame from ``threads`` helpers and the loop thread: each
+    helper a starter (:func:`plan`), then all of them the rest through one shared cursor
+    (``threads`` may be 0: the loop thread alone, still in C)."""
 
     def __init__(self, threads: int, metrics: Metrics, min_sinks: int) -> None:
         self.threads = threads
@@ -103,25 +117,25 @@ class Fanout:
             deliver_each(msg, sinks)
             return
         frame = msg.ws_frame
-        *helpers, (start, stop) = plan(len(sinks), self.threads)
+        *starters, (start, stop) = plan(len(sinks), self.threads)
         pending = []
-        for k, (a, b) in enumerate(helpers):
+        for a, b in starters:
             conns, fds = self._direct(msg, sinks[a:b])
             assert self.pool is not None
-            if k < self.threads:  # one of the first pieces (the starters): see it picked up
-                started = threading.Event()
-                pending.append((conns, self.pool.submit(_write_started, started, frame, fds)))
-                # The helper needs the GIL for a moment to reach write_all, and this thread,
-                # busy in Python, would only give it up after the switch interval (5 ms).
-                started.wait(STARTED_WAIT)
-            else:
-                pending.append((conns, self.pool.submit(write_all, frame, fds)))
+            started = threading.Event()
+            pending.append((conns, self.pool.submit(_write_started, started, frame, fds)))
+            # The helper needs the GIL for a moment to reach write_all, and this thread,
+            # busy in Python, would only give it up after the switch interval (5 ms).
+            started.wait(STARTED_WAIT)
         conns, fds = self._direct(msg, sinks[start:stop])
-        written = [(conns, write_all(frame, fds))]
+        cursor = array("q", [0])
+        if self.pool is not None and len(fds) > CHUNK:
+            pending += [(conns, self.pool.submit(write_shared, frame, fds, cursor, CHUNK))
+                        for _ in range(self.threads)]
+        written = [(conns, write_shared(frame, fds, cursor, CHUNK))]
         written += [(conns, future.result()) for conns, future in pending]
-        delivered = 0
+        delivered = len(fds) + sum(len(part) for part, _ in pending[:len(starters)])
         for conns, short in written:
-            delivered += len(conns)
             for i, sent in short:
                 conns[i].finish_direct(frame, sent)
                 delivered -= sent < 0
