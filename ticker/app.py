@@ -31,7 +31,6 @@ from ticker.storage import open_database
 from ticker.storage.migrations import MIGRATIONS, Migration
 from ticker.web import api, health, openapi, pages
 from ticker.web.clientaddr import parse_networks
-from ticker.web.upgrade import upgrade_only
 
 log = logging.getLogger("ticker.app")
 
@@ -136,7 +135,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.extend([_database_ctx, _http_client_ctx, _scheduler_ctx,
                            _heartbeat_ctx, _fanout_ctx])
     app.on_shutdown.append(_on_shutdown)
-    app.router.add_get("/ws", upgrade_only(ws.ws_handler))
+    app.router.add_get("/ws", ws.ws_handler)
     app.router.add_get("/sse", sse.sse_handler)
     app.router.add_route("OPTIONS", "/sse", sse.sse_preflight)
     api.setup(app)

@@ -117,10 +117,17 @@ class Session:
         self._now = now
         self._wall_ms = wall_ms
         self._bucket = TokenBucket(rate, max(2 * rate, 10), now())
-        self._errors = TokenBucket(ERROR_RATE, ERROR_BURST, now())
+        # Made on the first error: most connections never send one, and there are 10,000.
+        self._errors: TokenBucket | None = None
+
+    def _allow_error(self) -> bool:
+        now = self._now()
+        if self._errors is None:
+            self._errors = TokenBucket(ERROR_RATE, ERROR_BURST, now)
+        return self._errors.take(now)
 
     def _reply(self, out: list[Outgoing] | None = None) -> Reply:
-        return Reply(out or [], allow_error=lambda: self._errors.take(self._now()))
+        return Reply(out or [], allow_error=self._allow_error)
 
     def handle_control(self) -> Reply:
         """A frame of any kind (ping, pong, binary: every one counts against the rate):

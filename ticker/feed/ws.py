@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from aiohttp import WSMsgType, web
 
 from ticker import appkeys
+from ticker.errors import ApiError
 from ticker.feed import wire
 from ticker.feed.connections import Connections, WsConnection
 from ticker.feed.session import Reply, Session, wall_ms
@@ -27,7 +28,19 @@ from ticker.feed.session import Reply, Session, wall_ms
 log = logging.getLogger("ticker.feed.ws")
 
 
+def require_upgrade(request: web.Request) -> None:
+    """A plain GET (a browser tab, ``curl``) learns what the endpoint wants: 426 Upgrade
+    Required rather than a bare 400; a request that asks to upgrade but gets the handshake
+    wrong still gets aiohttp's 400. Checked here, not in a wrapping handler: a wrapper's
+    coroutine frame would live as long as each connection (10,000 of them)."""
+    if ("upgrade" not in request.headers.get("Connection", "").lower()
+            and not request.headers.get("Upgrade")):
+        raise ApiError("upgrade_required", headers={"Upgrade": "websocket",
+                                                    "Connection": "Upgrade"})
+
+
 async def ws_handler(request: web.Request) -> web.StreamResponse:
+    require_upgrade(request)
     app = request.app
     settings = app[appkeys.settings]
     metrics = app[appkeys.metrics]
