@@ -182,8 +182,8 @@ def describe_error(error: Mapping[str, Any], request: LoadRequest | None,
     text = f"{subject}{where}: {_phrase(error)}"
     value = error.get("input")
     if (len(loc) >= 2 and loc[1] not in secret and error["type"] != "missing"
-            and isinstance(value, str | int | float)):
-        text += f", got {_shown(value)}"
+            and isinstance(value, str | int | float) and repr(value) not in text):
+        text += f", got {_shown(value)}"  # unless the reason already quotes it
     return text
 
 
