@@ -34,12 +34,9 @@ from ticker.web.clientaddr import parse_networks
 
 log = logging.getLogger("ticker.app")
 
-BUILTIN_CHANNELS = tuple(names.BUILTIN)  # kept for importers: the registry is ticker.feed.names
-
-
 def feed_channels(settings: Settings) -> list[str]:
-    sample_channel = [f"data:{sample.NAME}"] if sample.enabled(settings) else []
-    return [*names.feed_channels(s.name for s in settings.sources), *sample_channel]
+    sample_source = [sample.NAME] if sample.enabled(settings) else []
+    return names.feed_channels([*(s.name for s in settings.sources), *sample_source])
 
 
 async def _database_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -266,15 +266,6 @@ async def read_body(request: web.Request, model: type[Model], max_bytes: int, *,
         raise from_validation(exc, code, model=model) from None
 
 
-async def read_json(request: web.Request, max_bytes: int) -> object:
-    """The request's decoded JSON (for a route without a model)."""
-    raw = await read_bytes(request, max_bytes)
-    try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, ValueError):
-        raise BadJson() from None
-
-
 def error_response(err: TickerError) -> web.Response:
     return web.Response(status=err.status, text=json.dumps(err.body()),
                         content_type="application/json", headers=err.headers)

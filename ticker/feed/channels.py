@@ -198,10 +198,6 @@ def deliver_each(msg: Message, sinks: list[Sink]) -> None:
         sink.deliver(msg)
 
 
-# The old name of :func:`ticker.feed.names.is_latest`, kept for importers.
-channel_kind_latest = is_latest
-
-
 class Hub:
     """The channels of one node and who is subscribed to each."""
 
