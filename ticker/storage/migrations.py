@@ -36,6 +36,19 @@ MIGRATIONS = (
             revoked_at {float}
         )""",
     )),
+    # Who did what, when: every alert, approval, cancel, token, user and feed change.
+    # Written by the part that makes the change (ticker.audit.record), read by admins.
+    Migration(3, "audit log", (
+        """CREATE TABLE audit_log (
+            id {pk},
+            at {float} NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            target TEXT NOT NULL,
+            detail {json} NOT NULL
+        )""",
+        "CREATE INDEX audit_log_at ON audit_log (at)",
+    )),
 )
 
 
