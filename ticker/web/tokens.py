@@ -19,9 +19,17 @@ ROLES = ("editor", "admin")
 
 @dataclass(frozen=True)
 class TokenInfo:
+    """Who is calling: an API token (``kind`` "token") or a console login ("user")."""
+
     id: int
     name: str
     role: str
+    kind: str = "token"
+
+    @property
+    def actor(self) -> str:
+        """How the audit log names the caller: ``token:cms``, ``user:alice``."""
+        return f"{self.kind}:{self.name}"
 
 
 def hash_token(token: str) -> str:
