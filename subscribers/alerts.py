@@ -1,9 +1,11 @@
 """Alerts: the record an editor creates, who it reaches, and its progress.
 
 Statuses: ``scheduled`` (a later editor workflow sets ``scheduled_at``), ``sending``,
-``done``, ``cancelled``. Creating an alert snapshots its audience into ``alert_deliveries``
-in one set-based statement, so the send works through a durable list and a restart resumes
-it (see :mod:`subscribers.delivery.store`).
+``done``, ``cancelled``. Creating an alert writes one row whatever its audience: it records
+the newest subscription id then (``audience_to``), and the audience up to it is cut into
+batches as sending advances (:mod:`subscribers.delivery.batchstore`), so the first push
+never waits for the audience to be copied. Only deliveries that need one get a row in
+``alert_deliveries`` (:mod:`subscribers.delivery.store`).
 """
 
 from __future__ import annotations
@@ -13,11 +15,10 @@ import json
 from dataclasses import asdict
 from typing import Any
 
+from subscribers.delivery.batching import OPEN_ROW_STATES, alert_counts
 from subscribers.errors import IdempotencyConflict
 from subscribers.validate import AlertIn
 from ticker.storage.database import Database, Executor
-
-OPEN_STATES = ("pending", "retry", "sending")
 
 
 def request_hash(alert: AlertIn) -> str:
@@ -57,7 +58,7 @@ async def _by_key(tx: Executor, key: str, digest: str) -> int | None:
 
 async def create(db: Database, alert: AlertIn, *, idempotency_key: str | None,
                  created_by: int | None, now: float) -> tuple[int, bool]:
-    """Store the alert and its deliveries; ``(id, False)`` when the key was seen before."""
+    """Store the alert (one row); ``(id, False)`` when the key was seen before."""
     digest = request_hash(alert)
     async with db.transaction() as tx:
         if idempotency_key is not None:
@@ -66,10 +67,12 @@ async def create(db: Database, alert: AlertIn, *, idempotency_key: str | None,
                 return existing, False
         # DO NOTHING: a retry racing its first request (PostgreSQL runs them side by side;
         # SQLite's one writer never does) waits for it and then finds its alert by the key.
+        # audience_to: subscribers who arrive later are not in this alert's audience.
         row = await tx.fetchone(
             "INSERT INTO alerts (title, body, url, icon, image, tag, topics, language, urgency, "
-            "ttl, status, idempotency_key, request_hash, created_by, created_at, started_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'sending', ?, ?, ?, ?, ?) "
+            "ttl, status, idempotency_key, request_hash, created_by, created_at, started_at, "
+            "audience_to) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'sending', ?, ?, ?, ?, ?, "
+            "(SELECT COALESCE(MAX(id), 0) FROM push_subscriptions)) "
             "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
             (alert.title, alert.body, alert.url, alert.icon, alert.image, alert.tag,
              json.dumps(list(alert.topics)), alert.language, alert.urgency, alert.ttl,
@@ -79,15 +82,7 @@ async def create(db: Database, alert: AlertIn, *, idempotency_key: str | None,
             existing = await _by_key(tx, idempotency_key, digest)
             assert existing is not None
             return existing, False
-        alert_id = int(row["id"])
-        where, params = audience(alert.topics, alert.language, now)
-        total = await tx.execute(
-            "INSERT INTO alert_deliveries (alert_id, subscription_id, state, attempts, "
-            "next_attempt_at, updated_at) "
-            f"SELECT ?, s.id, 'pending', 0, ?, ? FROM push_subscriptions s WHERE {where}",
-            [alert_id, now, now, *params])
-        await tx.execute("UPDATE alerts SET total = ? WHERE id = ?", (total, alert_id))
-    return alert_id, True
+    return int(row["id"]), True
 
 
 def alert_from_row(row: dict[str, Any]) -> AlertIn:
@@ -104,28 +99,47 @@ async def exists(db: Database, alert_id: int) -> bool:
     return await db.fetchone("SELECT id FROM alerts WHERE id = ?", (alert_id,)) is not None
 
 
+async def _batch_totals(db: Database, alert_id: int) -> dict[str, int]:
+    """Sums over the alert's batches, and ``pending``: the targeted of unwritten ones."""
+    row = await db.fetchone(
+        "SELECT COALESCE(SUM(targeted), 0) AS targeted, COALESCE(SUM(accepted), 0) AS accepted, "
+        "COALESCE(SUM(pruned), 0) AS pruned, COALESCE(SUM(retried), 0) AS retried, "
+        "COALESCE(SUM(cancelled), 0) AS cancelled, "
+        "COALESCE(SUM(CASE WHEN state = 'leased' THEN targeted ELSE 0 END), 0) AS pending "
+        "FROM alert_batches WHERE alert_id = ?", (alert_id,))
+    return {k: int(v) for k, v in (row or {}).items()}
+
+
 async def status(db: Database, alert_id: int) -> dict[str, Any] | None:
-    """What ``GET /api/alerts/{id}`` shows: the alert, counts by state, receipts."""
+    """What ``GET /api/alerts/{id}`` shows: the alert, counts, receipts.
+
+    ``total`` (= ``counts.targeted``) is the audience cut so far: exact, and final once the
+    whole audience is cut (the first batches go out before the last are cut).
+    """
     row = await get(db, alert_id)
     if row is None:
         return None
-    counts: dict[str, int] = {}
+    rows: dict[str, int] = {}
     for r in await db.fetchall("SELECT state, COUNT(*) AS n FROM alert_deliveries "
                                "WHERE alert_id = ? GROUP BY state", (alert_id,)):
-        counts[r["state"]] = int(r["n"])
+        rows[r["state"]] = int(r["n"])
     for r in await db.fetchall("SELECT outcome, n FROM alert_outcomes WHERE alert_id = ?",
                                (alert_id,)):
-        counts[r["outcome"]] = counts.get(r["outcome"], 0) + int(r["n"])
+        rows[r["outcome"]] = rows.get(r["outcome"], 0) + int(r["n"])
+    batches = await _batch_totals(db, alert_id)
+    # row["total"]: an alert from before batches, whose rows were copied when it was made
+    total = int(row["total"]) + batches["targeted"]
+    counts = alert_counts(batches, rows, batches["pending"], total)
     receipts = {"shown": 0, "clicked": 0}
     for r in await db.fetchall("SELECT event, n FROM alert_receipts WHERE alert_id = ?",
                                (alert_id,)):
         receipts[r["event"]] = int(r["n"])
-    remaining = sum(counts.get(s, 0) for s in OPEN_STATES)
+    remaining = sum(counts.get(s, 0) for s in OPEN_ROW_STATES)
     return {"id": row["id"], "status": row["status"], "title": row["title"],
             "url": row["url"], "topics": json.loads(row["topics"]),
             "language": row["language"] or None, "urgency": row["urgency"], "ttl": row["ttl"],
             "createdAt": row["created_at"], "finishedAt": row["finished_at"],
-            "total": row["total"], "remaining": remaining, "counts": counts,
+            "total": total, "remaining": remaining, "counts": counts,
             "receipts": receipts}
 
 
@@ -139,14 +153,23 @@ async def cancel(db: Database, alert_id: int, now: float) -> bool:
             await tx.execute(
                 "UPDATE alert_deliveries SET state = 'cancelled', updated_at = ? "
                 "WHERE alert_id = ? AND state IN ('pending', 'retry')", (now, alert_id))
+            # Batches whose node stopped are cancelled whole; a live node ends its own at
+            # its next subscriber and counts the rest cancelled. Nothing more is cut.
+            await tx.execute(
+                "UPDATE alert_batches SET state = 'done', owner = NULL, lease_until = NULL, "
+                "cancelled = targeted WHERE alert_id = ? AND state = 'leased' "
+                "AND lease_until <= ?", (alert_id, now))
     return bool(changed)
 
 
 async def finish_if_done(db: Database, alert_id: int, now: float) -> bool:
-    """Mark a sending alert done when nothing is left open; True if it is (now) finished."""
+    """Mark a sending alert done when nothing is left: its audience all cut, every batch
+    written, no delivery row open. True if it is (now) finished."""
     row = await db.fetchone(
-        "SELECT COUNT(*) AS n FROM alert_deliveries WHERE alert_id = ? "
-        "AND state IN ('pending', 'retry', 'sending')", (alert_id,))
+        "SELECT (SELECT COUNT(*) FROM alert_deliveries WHERE alert_id = ? "
+        "AND state IN ('pending', 'retry', 'sending')) + (SELECT COUNT(*) FROM alert_batches "
+        "WHERE alert_id = ? AND state = 'leased') + (SELECT COUNT(*) FROM alerts WHERE id = ? "
+        "AND status = 'sending' AND cut_to < audience_to) AS n", (alert_id, alert_id, alert_id))
     if row and int(row["n"]):
         return False
     await db.execute("UPDATE alerts SET status = 'done', finished_at = ? "

@@ -87,6 +87,34 @@ MIGRATIONS = (
             PRIMARY KEY (alert_id, event)
         )""",
     )),
+    # Audience batches: an alert's audience is cut lazily into keyset ranges of subscription
+    # ids (first_id < id <= last_id), each leased by one process (owner, lease_until) while
+    # it sends them; a batch keeps its result counts, and only deliveries that need one
+    # (retry, failure) get an alert_deliveries row. ``audience_to`` bounds the audience to
+    # the subscriptions that existed when the alert was created; ``cut_to`` is how far the
+    # cutting has gone. Row claims carry an owner too, so an expired claim is sent again.
+    Migration(5, "audience batches", (
+        """CREATE TABLE alert_batches (
+            alert_id {bigint} NOT NULL REFERENCES alerts (id) ON DELETE CASCADE,
+            first_id {bigint} NOT NULL,
+            last_id {bigint} NOT NULL,
+            state TEXT NOT NULL,
+            owner TEXT,
+            lease_until {float},
+            attempts INTEGER NOT NULL DEFAULT 0,
+            targeted INTEGER NOT NULL,
+            accepted INTEGER NOT NULL DEFAULT 0,
+            pruned INTEGER NOT NULL DEFAULT 0,
+            retried INTEGER NOT NULL DEFAULT 0,
+            failed INTEGER NOT NULL DEFAULT 0,
+            cancelled INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (alert_id, first_id)
+        )""",
+        "CREATE INDEX alert_batches_open ON alert_batches (alert_id, state, lease_until)",
+        "ALTER TABLE alerts ADD COLUMN audience_to {bigint}",
+        "ALTER TABLE alerts ADD COLUMN cut_to {bigint} NOT NULL DEFAULT 0",
+        "ALTER TABLE alert_deliveries ADD COLUMN owner TEXT",
+    )),
 )
 
 # The platform's migrations and push's: what a database used by push needs.

@@ -55,6 +55,14 @@ class PushSettings(Part):
     # Attempts (first send included) before a 5xx/timeout is given up; never a deletion.
     # Backoff grows per attempt, so 50 already spans days.
     push_max_attempts: int = Field(default=6, ge=1, le=50)
+    # Subscribers per audience batch, the unit a process leases and sends. A crash resends
+    # the batches it held (at most push_concurrency / push_batch_size + 1 of them): smaller
+    # batches mean fewer second copies after a crash, larger ones fewer database writes.
+    push_batch_size: int = Field(default=200, ge=1, le=10_000)
+    # Seconds a lease on a batch (or a claim on a retry) lasts; a live process renews it every
+    # third of that. After a crash its batches are sent again once the lease has run out, so
+    # this is how long a crash can delay the rest of an alert. Longer than a request's timeout.
+    push_lease_seconds: float = Field(default=30.0, ge=1, le=3600)
 
     @field_validator("vapid_subject")
     @classmethod

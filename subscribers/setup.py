@@ -65,7 +65,9 @@ async def _push_ctx(app: web.Application) -> AsyncIterator[None]:
         await encryptor.start()
     engine = Engine(db, Sender(session), vapid.KeyRing(db), jwts, push.clock, metrics=metrics,
                     concurrency=config.push_concurrency,
-                    max_attempts=config.push_max_attempts, encryptor=encryptor)
+                    max_attempts=config.push_max_attempts, encryptor=encryptor,
+                    batch_size=config.push_batch_size,
+                    lease_seconds=config.push_lease_seconds)
     runner = AlertRunner(db, engine, push.clock)
     await runner.start()
     push.engine, push.runner = engine, runner

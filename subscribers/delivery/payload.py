@@ -60,9 +60,9 @@ def over_budget(payload: bytes) -> str | None:
 
 
 def topic_header(tag: str) -> str | None:
-    """RFC 8030 ``Topic`` (<= 32 base64url characters) for a story's tag, or None.
+    """RFC 8030 ``Topic`` (<= 32 base64url characters) for a collapse key, or None.
 
-    A tag that already fits is used as is; any other is hashed so that updates of one story
+    A key that already fits is used as is; any other is hashed so that updates of one story
     still share one topic and replace each other while undelivered.
     """
     if not tag:
@@ -71,3 +71,11 @@ def topic_header(tag: str) -> str | None:
         return tag
     digest = hashlib.sha256(tag.encode("utf-8")).digest()[:24]
     return base64.urlsafe_b64encode(digest).decode("ascii")  # 24 bytes -> 32 chars, no '='
+
+
+def alert_topic(alert_id: int, collapse: str | None) -> str:
+    """The RFC 8030 ``Topic`` every push of one alert carries, so that a push service keeps
+    one copy per reader: a second send (after a crash, see the delivery store) replaces an
+    undelivered first. The alert's collapse topic when it has one (several alerts on one
+    story then replace each other), else one of its own."""
+    return topic_header(collapse or "") or f"alert-{alert_id}"

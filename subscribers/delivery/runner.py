@@ -3,7 +3,9 @@
 One loop per node, woken when an alert is created or cancelled, or a pass ends. Each alert
 with due work gets its own pass as a task, so a breaking alert goes out at once even while
 a long one is still sending; within a pass the engine keeps ``concurrency`` requests in
-flight (the HTTP client's per-host limit bounds them all together).
+flight (the HTTP client's per-host limit bounds them all together). A second task renews
+this node's leases while it lives; after a crash (or on another node) a batch or claim
+whose lease ran out is due again and sent again (at least once, see the delivery store).
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 from subscribers import alerts
-from subscribers.delivery import store as deliveries
+from subscribers.delivery import batchstore
 from subscribers.delivery.engine import DEFERRED_PAUSE, Clock, Engine
 from ticker.storage.database import Database
 
@@ -23,19 +26,20 @@ ERROR_PAUSE = 5.0  # seconds before trying again after an unexpected error (e.g.
 
 
 class AlertRunner:
-    def __init__(self, db: Database, engine: Engine, clock: Clock) -> None:
+    def __init__(self, db: Database, engine: Engine, clock: Clock,
+                 on_progress: Callable[[int], None] | None = None) -> None:
         self._db, self._engine, self._clock = db, engine, clock
+        if on_progress is not None:
+            engine.on_progress = on_progress
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._renewer: asyncio.Task[None] | None = None
         self._passes: dict[int, asyncio.Task[None]] = {}  # by alert id, while running
 
     async def start(self) -> None:
-        """Resume after a restart (at most once: see ``deliveries.recover``) and run."""
-        unknown = await deliveries.recover(self._db, self._clock.now())
-        if unknown:
-            log.warning("deliveries in flight when the process stopped are not resent",
-                        extra={"unknown": unknown})
+        """Run: alerts a stopped process was sending resume once their leases run out."""
         self._task = asyncio.create_task(self._loop())
+        self._renewer = asyncio.create_task(self._renew())
 
     def wake(self) -> None:
         self._wake.set()
@@ -45,7 +49,8 @@ class AlertRunner:
         self._wake.set()
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._task, *self._passes.values()) if t is not None]
+        tasks = [t for t in (self._task, self._renewer, *self._passes.values())
+                 if t is not None]
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -66,6 +71,17 @@ class AlertRunner:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
+    async def _renew(self) -> None:
+        """Every third of a lease, extend this node's leases and claims."""
+        seconds = self._engine.lease_seconds
+        while True:
+            await asyncio.sleep(seconds / 3)
+            try:
+                await batchstore.renew(self._db, self._engine.owner,
+                                       self._clock.now() + seconds)
+            except Exception:
+                log.exception("renewing push leases failed; retrying")
+
     async def _round(self) -> float | None:
         """Start a pass for each alert with due work and none running; finish alerts with
         nothing left. Returns when the next work is due (None: nothing scheduled)."""
@@ -73,9 +89,10 @@ class AlertRunner:
         for alert_id in await alerts.sending(self._db):
             if alert_id in self._passes:
                 continue  # its pass wakes this loop when it ends
-            due = await deliveries.next_due(self._db, alert_id)
+            due = await self._engine.next_due(alert_id)
             if due is None:
-                await alerts.finish_if_done(self._db, alert_id, self._clock.now())
+                if await alerts.finish_if_done(self._db, alert_id, self._clock.now()):
+                    self._engine.progress(alert_id)
             elif due <= self._clock.now():
                 self._passes[alert_id] = asyncio.create_task(self._pass(alert_id))
             else:

@@ -1,19 +1,23 @@
-"""An alert's durable to-do list (``alert_deliveries``) and its batched writer.
+"""Delivery rows (``alert_deliveries``): the deliveries that need one, and their writer.
 
-Delivery states: ``pending`` (never tried), ``sending`` (claimed: may be on the wire),
-``retry`` (waiting for ``next_attempt_at``), and the final states of
-:data:`subscribers.subscriptions.FINAL_STATES`.
+Most of an alert's deliveries never get a row: a batch (:mod:`.batchstore`) records how many
+it sent and writes a row only for a delivery that needs one (to retry, or a failure).
+Row states: ``retry`` (waiting for ``next_attempt_at``), ``sending`` (claimed by ``owner``
+until ``next_attempt_at``, its lease), ``pending`` (an alert from before batches), and the
+final states of :data:`subscribers.subscriptions.FINAL_STATES`.
 
-**At most once.** A row is marked ``sending`` and that mark is committed *before* its
-request leaves. After a crash, rows still ``sending`` may or may not have reached the push
-service, so :func:`recover` marks them ``unknown`` and they are never sent again: a reader
-may miss an alert the process died in the middle of sending (at most ``concurrency`` rows
-per crash) but never gets it twice. For news alerts a duplicate buzz is worse than a rare
-miss, and push services do not deduplicate for us.
+**At least once.** A claim, like a batch's lease, is committed *before* its request leaves
+and lasts a lease, which the live node renews. If the node dies, nobody can tell whether a
+request in flight reached the push service, so once the lease runs out the delivery is
+sent again: a reader may get a second copy (at most the node's in-flight window per crash,
+see :func:`subscribers.delivery.batching.in_flight_window`) but never loses an alert. A
+second copy is harmless where the reader is: every push of an alert carries the same
+``Topic`` (a push service replaces an undelivered copy) and the service worker shows each
+alert once. A lease that has not run out is never touched, so a restart (or another node)
+never resends what a live node is sending.
 
 Writes are group commits: every claim made while a commit is running joins the next one,
-and results are written in batches, so a 100,000-reader alert costs hundreds of
-transactions, not 100,000.
+and results are written in batches.
 """
 
 from __future__ import annotations
@@ -32,7 +36,8 @@ CLAIM_CHUNK = 500  # ids per statement: well inside every backend's parameter li
 # it otherwise picks for the claim UPDATE, scanning every pending row of the alert: 5.5 ms
 # per claim at 50,000 pending (quadratic over a 100,000-reader alert) instead of 0.3 ms
 # through the primary key (alert_id, subscription_id IN ...). Valid SQL on both backends.
-_CLAIMABLE = "state || '' IN ('pending', 'retry') AND next_attempt_at <= ?"
+# A 'sending' row is claimable once its lease (next_attempt_at) has run out: its node died.
+_CLAIMABLE = "state || '' IN ('pending', 'retry', 'sending') AND next_attempt_at <= ?"
 
 
 @dataclass(frozen=True)
@@ -65,7 +70,8 @@ async def due_page(db: Database, alert_id: int, now: float, after: int,
     rows = await db.fetchall(
         "SELECT d.subscription_id, d.attempts, s.endpoint, s.p256dh, s.auth, s.vapid_key_id "
         "FROM alert_deliveries d JOIN push_subscriptions s ON s.id = d.subscription_id "
-        "WHERE d.alert_id = ? AND d.state IN ('pending', 'retry') AND d.next_attempt_at <= ? "
+        "WHERE d.alert_id = ? AND d.state IN ('pending', 'retry', 'sending') "
+        "AND d.next_attempt_at <= ? "
         "AND d.subscription_id > ? ORDER BY d.subscription_id LIMIT ?",
         (alert_id, now, after, limit))
     return [Due(int(r["subscription_id"]), int(r["attempts"]), r["endpoint"], r["p256dh"],
@@ -73,22 +79,17 @@ async def due_page(db: Database, alert_id: int, now: float, after: int,
 
 
 async def next_due(db: Database, alert_id: int) -> float | None:
-    """When the earliest waiting delivery is due; None when none waits."""
+    """When the earliest waiting delivery is due (a claim: when its lease runs out); None
+    when none waits."""
     row = await db.fetchone(
         "SELECT MIN(next_attempt_at) AS t FROM alert_deliveries "
-        "WHERE alert_id = ? AND state IN ('pending', 'retry')", (alert_id,))
+        "WHERE alert_id = ? AND state IN ('pending', 'retry', 'sending')", (alert_id,))
     return None if row is None or row["t"] is None else float(row["t"])
 
 
-async def recover(db: Database, now: float) -> int:
-    """After a crash: rows left ``sending`` become ``unknown`` (at most once, see above)."""
-    return await db.execute("UPDATE alert_deliveries SET state = 'unknown', updated_at = ? "
-                            "WHERE state = 'sending'", (now,))
-
-
 async def claim_rows(db: Database, alert_id: int, subscription_ids: list[int],
-                     now: float) -> set[int]:
-    """Mark due rows ``sending``; the ids this call won.
+                     now: float, owner: str, lease_until: float) -> set[int]:
+    """Mark due rows ``sending`` by ``owner`` until ``lease_until``; the ids this call won.
 
     Each statement (up to CLAIM_CHUNK ids) is atomic on its own, which is all a claim needs:
     a row is either won and durable before it is sent, or not sent. Exclusive on every
@@ -103,14 +104,14 @@ async def claim_rows(db: Database, alert_id: int, subscription_ids: list[int],
         chunk = subscription_ids[start:start + CLAIM_CHUNK]
         where = (f"alert_id = ? AND subscription_id IN ({', '.join('?' for _ in chunk)}) "
                  f"AND {_CLAIMABLE}")
-        params: list[Any] = [now, alert_id, *chunk, now]
+        params: list[Any] = [owner, lease_until, now, alert_id, *chunk, now]
         if dialect == "postgres":
             where = ("alert_id = ? AND subscription_id IN (SELECT subscription_id FROM "
                      f"alert_deliveries WHERE {where} FOR UPDATE SKIP LOCKED)")
-            params.insert(1, alert_id)
-        rows = await db.write_fetchall("UPDATE alert_deliveries SET state = 'sending', "
-                                       f"updated_at = ? WHERE {where} RETURNING subscription_id",
-                                       params)
+            params.insert(3, alert_id)
+        rows = await db.write_fetchall(
+            "UPDATE alert_deliveries SET state = 'sending', owner = ?, next_attempt_at = ?, "
+            f"updated_at = ? WHERE {where} RETURNING subscription_id", params)
         won.update(int(r["subscription_id"]) for r in rows)
     return won
 
@@ -124,10 +125,13 @@ class DeliveryWriter:
     """Group-commits claims (awaited: a request may leave only once its claim is durable)
     and results (not awaited: a lost result leaves the row ``sending``, i.e. ``unknown``)."""
 
-    def __init__(self, db: Database, alert_id: int, clock: Any) -> None:
+    def __init__(self, db: Database, alert_id: int, clock: Any, owner: str,
+                 lease_seconds: float) -> None:
         self._db = db
         self._alert_id = alert_id
         self._clock = clock
+        self._owner = owner
+        self._lease_seconds = lease_seconds
         self._claims: list[int] = []
         self._claimed: asyncio.Future[set[int]] | None = None
         self._results: list[Result] = []
@@ -188,21 +192,24 @@ class DeliveryWriter:
         won: set[int] = set()
         if claims:
             self.transactions += 1
-            won = await claim_rows(self._db, self._alert_id, claims, now)
+            won = await claim_rows(self._db, self._alert_id, claims, now, self._owner,
+                                   now + self._lease_seconds)
         # Only open rows take a result, so a late one (a paused host's "retry" for a row
         # another node sent, or one an editor cancelled) never reopens a row. A claimed row
-        # is ours while it is 'sending'; an unclaimed result must also leave alone a row
-        # another node is sending, or a later pass would send it a second time.
-        for claimed, where in ((True, "state = 'sending'"),
+        # is ours while it is 'sending' by us; an unclaimed result must also leave alone a
+        # row another node is sending, or a later pass would send it a second time.
+        for claimed, where in ((True, "state = 'sending' AND owner = ?"),
                                (False, "state IN ('pending', 'retry')")):
+            mine = (self._owner,) if claimed else ()
             rows = [(r.state, r.attempts, r.next_attempt_at, r.last_status, now,
-                     self._alert_id, r.subscription_id) for r in results if r.claimed is claimed]
+                     self._alert_id, r.subscription_id, *mine)
+                    for r in results if r.claimed is claimed]
             if rows:
                 self.transactions += 1
                 await self._db.executemany(
                     "UPDATE alert_deliveries SET state = ?, attempts = ?, next_attempt_at = ?, "
-                    "last_status = ?, updated_at = ? WHERE alert_id = ? AND subscription_id = ? "
-                    f"AND {where}", rows)
+                    "last_status = ?, updated_at = ?, owner = NULL WHERE alert_id = ? "
+                    f"AND subscription_id = ? AND {where}", rows)
         gone = [r.subscription_id for r in results if r.delete_subscription]
         if gone:
             self.transactions += 1
