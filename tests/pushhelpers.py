@@ -82,7 +82,8 @@ class EngineRig:
 
 @asynccontextmanager
 async def engine_rig(tmp_path: Path, *, concurrency: int = 4, max_attempts: int = 4,
-                     request_timeout: float = 5.0) -> AsyncIterator[EngineRig]:
+                     request_timeout: float = 5.0,
+                     batch_size: int = 200) -> AsyncIterator[EngineRig]:
     clock = ManualClock()
     db = await open_database(f"sqlite:///{tmp_path / 'push.db'}", WITH_PLATFORM)
     session = make_session(8, 16, frozenset({"127.0.0.1"}), timeout=request_timeout)
@@ -92,7 +93,7 @@ async def engine_rig(tmp_path: Path, *, concurrency: int = 4, max_attempts: int 
             engine = Engine(db, Sender(session), vapid.KeyRing(db),
                             vapid.JwtCache(SUBJECT, clock.now), clock,
                             concurrency=concurrency, max_attempts=max_attempts,
-                            rand=lambda: 0.5)
+                            rand=lambda: 0.5, batch_size=batch_size)
             yield EngineRig(db, ps, engine, clock, key)
     finally:
         await session.close()

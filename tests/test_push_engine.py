@@ -3,14 +3,17 @@ clock the tests move: outcomes, Retry-After, host pauses, retries, cancel, JWT r
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from subscribers import alerts
 from subscribers.crypto.vapid import JWT_RENEW_AFTER, JwtCache, ensure_key
-from subscribers.delivery import store as deliveries
+from subscribers.delivery.batching import COUNT_KEYS
+from subscribers.delivery.payload import alert_topic
 from subscribers.testing import Cue, verify_vapid
 from tests.pushhelpers import SUBJECT, ManualClock, alert_in, engine_rig
 
@@ -29,11 +32,16 @@ async def test_each_answer_does_the_right_thing_to_the_subscription(
         summary = await rig.engine.run_pass(alert_id)
         assert await rig.subscribed(sub) is kept
         row = await rig.row(alert_id, sub)
-        if kept:
+        counts = (await alerts.status(rig.db, alert_id) or {})["counts"]
+        if state == "sent":  # counted in its batch's result, no row
+            assert row is None and counts["accepted"] == counts["sent"] == 1
+        elif kept:
             assert row is not None and row["state"] == state and row["last_status"] == status
         else:
             assert row is None  # every trace gone with the subscription
-            assert (await alerts.status(rig.db, alert_id) or {})["counts"] == {"gone": 1}
+            assert (counts["gone"], counts["pruned"]) == (1, 1)
+        assert (counts["targeted"], counts[state]) == (1, 1)
+        assert counts["retried"] == (state == "retry")
         assert sum(summary.outcomes.values()) == 1
 
 
@@ -52,7 +60,7 @@ async def test_retry_after_is_honoured_to_the_second(tmp_path: Path) -> None:
         rig.clock.t = t0 + 120
         await rig.engine.run_pass(alert_id)
         assert [p["alert"] for p in rig.ps.received(sub)] == [alert_id]
-        assert (await rig.row(alert_id, sub) or {})["state"] == "sent"
+        assert (await rig.row(alert_id, sub) or {})["state"] == "sent"  # its row, now sent
 
 
 async def test_retry_after_as_an_http_date_is_honoured(tmp_path: Path) -> None:
@@ -143,15 +151,24 @@ async def test_cancel_stops_what_has_not_left(tmp_path: Path) -> None:
         assert (await rig.row(alert_id, sub) or {})["state"] == "cancelled"
 
 
-async def test_rows_in_flight_at_a_crash_are_not_resent(tmp_path: Path) -> None:
+async def test_a_retry_claimed_by_a_node_that_died_is_sent_again_once_its_lease_runs_out(
+        tmp_path: Path) -> None:
     async with engine_rig(tmp_path) as rig:
         sub = await rig.subscriber()
+        rig.ps.cue(sub, Cue(503, {"Retry-After": "30"}))
         alert_id = await rig.alert()
-        await rig.db.execute("UPDATE alert_deliveries SET state = 'sending'")
-        assert await deliveries.recover(rig.db, rig.clock.now()) == 1
         await rig.engine.run_pass(alert_id)
-        assert rig.ps.requests_for(sub) == []
-        assert (await rig.row(alert_id, sub) or {})["state"] == "unknown"
+        t0 = rig.clock.now()
+        # another node claimed the retry and died with it on the wire
+        await rig.db.execute("UPDATE alert_deliveries SET state = 'sending', owner = 'dead', "
+                             "next_attempt_at = ?", (t0 + 60,))
+        rig.clock.t = t0 + 59
+        await rig.engine.run_pass(alert_id)
+        assert len(rig.ps.requests_for(sub)) == 1  # its lease still runs: not touched
+        rig.clock.t = t0 + 60
+        await rig.engine.run_pass(alert_id)
+        assert [p["alert"] for p in rig.ps.received(sub)] == [alert_id]
+        assert (await rig.row(alert_id, sub) or {})["state"] == "sent"
 
 
 async def test_one_vapid_signature_serves_many_messages_until_half_life(
@@ -182,3 +199,60 @@ async def test_unusable_stored_keys_fail_that_delivery_and_the_rest_are_sent(
         assert rig.ps.requests_for(bad) == []
         assert (await rig.row(alert_id, bad) or {})["state"] == "failed"
         assert summary.states == {"sent": 1, "failed": 1}
+
+
+async def test_every_push_of_an_alert_carries_one_topic_of_its_own(tmp_path: Path) -> None:
+    async with engine_rig(tmp_path) as rig:
+        sub = await rig.subscriber()
+        rig.ps.cue(sub, Cue(500))
+        alert_id = await rig.alert()
+        await rig.engine.run_alert(alert_id)
+        topics = [a.headers["Topic"] for a in rig.ps.requests_for(sub)]
+        assert topics == [alert_topic(alert_id, None)] * 2 == [f"alert-{alert_id}"] * 2
+
+
+async def test_a_large_audience_goes_out_in_batches_each_sent_once_with_exact_counts(
+        tmp_path: Path) -> None:
+    async with engine_rig(tmp_path, concurrency=3, batch_size=4) as rig:
+        subs = [await rig.subscriber() for _ in range(10)]
+        rig.ps.cue(subs[1], Cue(410))
+        rig.ps.cue(subs[2], Cue(500))  # retried once, then accepted
+        rig.ps.cue(subs[3], Cue(400))
+        seen: list[int] = []
+        rig.engine.on_progress = seen.append
+        alert_id = await rig.alert()
+        await rig.engine.run_alert(alert_id)
+        assert [len(rig.ps.received(s)) for s in subs] == [1, 0, 1, 0, 1, 1, 1, 1, 1, 1]
+        rows = await rig.db.fetchall("SELECT first_id, last_id, targeted, state "
+                                     "FROM alert_batches ORDER BY first_id")
+        assert [(r["targeted"], r["state"]) for r in rows] == [(4, "done"), (4, "done"),
+                                                               (2, "done")]
+        status = await alerts.status(rig.db, alert_id)
+        assert status is not None and status["status"] == "done"
+        assert {k: status["counts"][k] for k in COUNT_KEYS} == {
+            "targeted": 10, "accepted": 8, "failed": 1, "pruned": 1, "retried": 1}
+        assert (status["total"], status["remaining"]) == (10, 0)
+        assert seen.count(alert_id) >= 4  # three batch results, the retry, the end
+
+
+async def test_cancel_stops_a_batch_at_its_next_subscriber(tmp_path: Path) -> None:
+    async with engine_rig(tmp_path, concurrency=1, batch_size=10) as rig:
+        subs = [await rig.subscriber() for _ in range(5)]
+        alert_id = await rig.alert()
+        sent_one = asyncio.Event()
+        rig.engine.on_progress = lambda _id: None
+        original = rig.engine.sender.post
+
+        async def post_then_cancel(url: str, headers: dict[str, str], body: bytes) -> Any:
+            reply = await original(url, headers, body)
+            await alerts.cancel(rig.db, alert_id, rig.clock.now())
+            rig.engine.cancel(alert_id)
+            sent_one.set()
+            return reply
+
+        rig.engine.sender.post = post_then_cancel  # type: ignore[method-assign]
+        await rig.engine.run_pass(alert_id)
+        assert sent_one.is_set()
+        assert sum(len(rig.ps.received(s)) for s in subs) == 1
+        counts = (await alerts.status(rig.db, alert_id) or {})["counts"]
+        assert (counts["accepted"], counts["cancelled"], counts["targeted"]) == (1, 4, 5)
