@@ -29,13 +29,11 @@ def needs_row(state: str) -> bool:
 
 
 def lease_is_free(state: str, lease_until: float | None, now: float) -> bool:
-    """Whether a node may lease this batch now (the SQL in batchstore says the same).
+    """Whether a node may lease this cut batch now (batchstore's lease SQL says the same).
 
     Never while another node's lease runs: a live node renews its leases, so only a node
     that stopped (a crash, a kill) lets one run out, and then its batch is sent again.
     """
-    if state == "open":
-        return True
     return state == "leased" and lease_until is not None and lease_until <= now
 
 
