@@ -17,6 +17,7 @@ import aiohttp
 from subscribers import alerts
 from subscribers import subscriptions as store
 from subscribers.crypto import vapid
+from subscribers.delivery.batching import COUNT_KEYS
 from subscribers.delivery.engine import Engine
 from subscribers.delivery.sender import Sender, make_session
 from subscribers.migrations import WITH_PLATFORM
@@ -98,6 +99,11 @@ async def engine_rig(tmp_path: Path, *, concurrency: int = 4, max_attempts: int 
     finally:
         await session.close()
         await db.close()
+
+
+def by_state(counts: dict[str, int]) -> dict[str, int]:
+    """An alert's counts by delivery state, without the totals (targeted, accepted, ...)."""
+    return {k: v for k, v in counts.items() if k not in COUNT_KEYS}
 
 
 def server_env(ps: PushServiceStandIn, **extra: str) -> dict[str, str]:
