@@ -30,7 +30,8 @@ def stats(ps: PushServiceStandIn) -> dict[str, object]:
 async def serve(key: str, count: int, out: Path) -> None:
     async with PushServiceStandIn() as ps:
         subs = [ps.subscribe(key) for _ in range(count)]
-        out.write_text("".join(json.dumps(s.subscription()) + "\n" for s in subs))
+        lines = "".join(json.dumps(s.subscription()) + "\n" for s in subs)
+        await asyncio.to_thread(out.write_text, lines)
         control = web.Application()
 
         async def get_stats(_request: web.Request) -> web.Response:

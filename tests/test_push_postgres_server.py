@@ -77,7 +77,8 @@ async def test_a_server_on_postgresql_sends_a_targeted_alert_end_to_end(
     assert (await api.call("DELETE", "/api/push/subscriptions",
                            {"endpoint": leaving.endpoint, "auth": leaving.auth}))[0] == 204
     status, after = await api.call("GET", f"/api/alerts/{first['id']}")
-    assert (by_state(after["counts"]), after["receipts"]) == ({"sent": 4}, {"shown": 1, "clicked": 1})
+    assert (by_state(after["counts"]), after["receipts"]) == (
+        {"sent": 4}, {"shown": 1, "clicked": 1})
     # Everything lives in PostgreSQL: no SQLite file was made.
     assert not (srv.data_dir / "ticker.db").exists()
     assert await pg_rows(pg_url, "SELECT COUNT(*) FROM push_subscriptions") == [(5,)]
