@@ -12,6 +12,7 @@ import pytest
 
 from subscribers import alerts
 from subscribers.crypto.vapid import JWT_RENEW_AFTER, JwtCache, ensure_key
+from subscribers.delivery import batchstore
 from subscribers.delivery.batching import COUNT_KEYS
 from subscribers.delivery.payload import alert_topic
 from subscribers.testing import Cue, verify_vapid
@@ -256,3 +257,17 @@ async def test_cancel_stops_a_batch_at_its_next_subscriber(tmp_path: Path) -> No
         assert sum(len(rig.ps.received(s)) for s in subs) == 1
         counts = (await alerts.status(rig.db, alert_id) or {})["counts"]
         assert (counts["accepted"], counts["cancelled"], counts["targeted"]) == (1, 4, 5)
+
+
+async def test_a_batch_left_by_a_failed_pass_is_sent_by_the_nodes_next_pass(
+        tmp_path: Path) -> None:
+    async with engine_rig(tmp_path) as rig:
+        sub = await rig.subscriber()
+        alert_id = await rig.alert()
+        now = rig.clock.now()
+        # a pass of this node leased the batch and failed (say, the database went away);
+        # the lease would be renewed as long as the node lives
+        assert await batchstore.lease(rig.db, alert_id, rig.engine.owner, now, now + 30, 10)
+        await rig.engine.run_pass(alert_id)
+        assert [p["alert"] for p in rig.ps.received(sub)] == [alert_id]
+        assert (await alerts.status(rig.db, alert_id) or {})["counts"]["accepted"] == 1

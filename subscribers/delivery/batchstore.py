@@ -153,6 +153,18 @@ async def renew(db: Database, owner: str, lease_until: float) -> None:
                      "WHERE owner = ? AND state = 'sending'", (lease_until, owner))
 
 
+async def release_own(db: Database, alert_id: int, owner: str, now: float) -> None:
+    """Free what ``owner`` still holds of this alert when it starts a new pass over it: a
+    former pass that failed left it (one pass per alert runs on a node at a time), and
+    renewing it would keep it from ever being sent."""
+    await db.execute("UPDATE alert_batches SET lease_until = ? "
+                     "WHERE alert_id = ? AND owner = ? AND state = 'leased'",
+                     (now, alert_id, owner))
+    await db.execute("UPDATE alert_deliveries SET next_attempt_at = ? "
+                     "WHERE alert_id = ? AND owner = ? AND state = 'sending'",
+                     (now, alert_id, owner))
+
+
 async def next_due(db: Database, alert_id: int, now: float) -> float | None:
     """When batch work of this alert is due: now while some audience is uncut, else when
     the first lease held runs out (a live node finishes first), None when none is left."""

@@ -177,6 +177,7 @@ class Engine:
         if job is None:
             return summary
         started = time.perf_counter()
+        await batchstore.release_own(self.db, alert_id, self.owner, self.clock.now())
         batches = await self._batches_pass(job, summary)
         transactions = await self._rows_pass(job, summary)
         summary.seconds = time.perf_counter() - started
