@@ -330,28 +330,8 @@ class Engine:
         # Encrypt first, then wait for the claim: the CPU-heavy step overlaps the claim's
         # group commit instead of following it. The request still leaves only once its
         # claim is durable; a claim lost to another node costs one wasted encryption.
-        try:
-            body = await self.encryptor.encrypt(job.payload, _key_bytes(due.p256dh),
-                                                _key_bytes(due.auth))
-        except ValueError as exc:
-            # Stored keys that are not a P-256 point: no message can ever reach this
-            # subscriber, so it fails (once) rather than failing the pass for everyone.
-            log.warning("subscription keys unusable", extra={
-                "subscription": due.subscription_id, "error": str(exc)})
-            record(Result(due.subscription_id, "failed", due.attempts, now, None,
-                          claimed=False))
-            summary.states["failed"] += 1
-            return
-        except HelperExited as exc:
-            # The encryption helper died (and is being replaced). Nothing was sent: the
-            # delivery is due again a moment later (not an attempt). Logged once a pass,
-            # not once for each of the thousands of deliveries behind it.
-            if not summary.states["deferred"]:
-                log.warning("encryption unavailable; deliveries left for the next pass",
-                            extra={"alert": job.alert_id, "error": str(exc)})
-            summary.states["deferred"] += 1
-            record(Result(due.subscription_id, "retry", due.attempts, now + DEFERRED_PAUSE,
-                          None, claimed=False))
+        body = await self._encrypt(job, due, record, summary)
+        if body is None:
             return
         if claim is not None and not await claim(due.subscription_id):
             return  # not ours to send (another node, cancelled, or no longer due)
@@ -366,6 +346,33 @@ class Engine:
                       decision.delete_subscription))
         summary.outcomes[decision.outcome] += 1
         summary.states[decision.state] += 1
+
+    async def _encrypt(self, job: _Job, due: Due, record: Record,
+                       summary: SendSummary) -> bytes | None:
+        """The encrypted body, or None with the delivery's result recorded."""
+        now = self.clock.now()
+        try:
+            return await self.encryptor.encrypt(job.payload, _key_bytes(due.p256dh),
+                                                _key_bytes(due.auth))
+        except ValueError as exc:
+            # Stored keys that are not a P-256 point: no message can ever reach this
+            # subscriber, so it fails (once) rather than failing the pass for everyone.
+            log.warning("subscription keys unusable", extra={
+                "subscription": due.subscription_id, "error": str(exc)})
+            record(Result(due.subscription_id, "failed", due.attempts, now, None,
+                          claimed=False))
+            summary.states["failed"] += 1
+        except HelperExited as exc:
+            # The encryption helper died (and is being replaced). Nothing was sent: the
+            # delivery is due again a moment later (not an attempt). Logged once a pass,
+            # not once for each of the thousands of deliveries behind it.
+            if not summary.states["deferred"]:
+                log.warning("encryption unavailable; deliveries left for the next pass",
+                            extra={"alert": job.alert_id, "error": str(exc)})
+            summary.states["deferred"] += 1
+            record(Result(due.subscription_id, "retry", due.attempts, now + DEFERRED_PAUSE,
+                          None, claimed=False))
+        return None
 
     def _apply(self, origin: str, due: Due, reply: Reply, decision: Decision) -> None:
         if decision.pause_host_until is not None:
