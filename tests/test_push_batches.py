@@ -174,3 +174,14 @@ async def test_an_expired_lease_is_sent_again_and_its_old_holder_cannot_write(
     counts = (await alerts.status(db, alert_id) or {})["counts"]
     assert (counts["targeted"], counts["accepted"]) == (3, 3)  # exact across the re-send
     assert await alerts.finish_if_done(db, alert_id, 1032.0)
+
+
+async def test_a_renewed_lease_is_never_taken_by_another_node(db: Database) -> None:
+    await subscribers(db, 3)
+    alert_id = await new_alert(db)
+    assert await batchstore.lease(db, alert_id, "live", 1000.0, 1030.0, 10)
+    await batchstore.renew(db, "live", 1070.0)  # the live node's runner, every third
+    assert await batchstore.lease(db, alert_id, "other", 1050.0, 1110.0, 10) is None
+    assert await batchstore.next_due(db, alert_id, 1050.0) == 1070.0
+    taken = await batchstore.lease(db, alert_id, "other", 1070.0, 1130.0, 10)
+    assert taken is not None and taken.attempts == 2  # it stopped renewing: sent again

@@ -65,7 +65,10 @@ class AlertStatus(BaseModel):
     finishedAt: float | None
     total: int = Field(ge=0)
     remaining: int = Field(ge=0)
-    counts: dict[str, int] = Field(description="Deliveries by state and final outcome.")
+    counts: dict[str, int] = Field(description=(
+        "Deliveries by state (sent, gone, failed, retry, gave_up, expired, cancelled, "
+        "pending, sending: those that occur) and the exact totals targeted, accepted, "
+        "failed, pruned and retried."))
     receipts: Receipts
 
 
