@@ -185,3 +185,19 @@ async def test_a_renewed_lease_is_never_taken_by_another_node(db: Database) -> N
     assert await batchstore.next_due(db, alert_id, 1050.0) == 1070.0
     taken = await batchstore.lease(db, alert_id, "other", 1070.0, 1130.0, 10)
     assert taken is not None and taken.attempts == 2  # it stopped renewing: sent again
+
+
+async def test_a_reader_who_left_while_their_batch_was_out_gets_no_row(db: Database) -> None:
+    ids = await subscribers(db, 2)
+    alert_id = await new_alert(db)
+    batch = await batchstore.lease(db, alert_id, "n", 1000.0, 1060.0, 10)
+    assert batch is not None
+    tally = Tally(2)
+    for sub_id in ids:
+        tally.add(sub_id, "retry", 1, 1030.0, 503)
+    row = await db.fetchone("SELECT endpoint, auth FROM push_subscriptions WHERE id = ?",
+                            (ids[0],))
+    assert row is not None and await store.unsubscribe(db, row["endpoint"], row["auth"])
+    assert await batchstore.finish(db, batch, "n", tally, 0, 1001.0)
+    rows = await db.fetchall("SELECT subscription_id FROM alert_deliveries")
+    assert rows == [{"subscription_id": ids[1]}]

@@ -132,7 +132,11 @@ async def finish(db: Database, batch: Batch, owner: str, tally: Tally, cancelled
                  counts["cancelled"], batch.alert_id, batch.first_id, owner))
             if changed != 1:
                 raise LeaseLost()
+            # a reader who unsubscribed while the batch was out: no row may name them
+            existing = await _existing(tx, tally.rows) if tally.rows else set()
             for sub_id, (state, attempts, next_at, status) in tally.rows.items():
+                if sub_id not in existing:
+                    continue
                 await tx.execute(
                     "INSERT INTO alert_deliveries (alert_id, subscription_id, state, attempts, "
                     "next_attempt_at, last_status, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
@@ -143,6 +147,13 @@ async def finish(db: Database, batch: Batch, owner: str, tally: Tally, cancelled
     except LeaseLost:
         return False
     return True
+
+
+async def _existing(tx: Executor, ids: dict[int, Any]) -> set[int]:
+    marks = ", ".join("?" for _ in ids)
+    rows = await tx.fetchall(f"SELECT id FROM push_subscriptions WHERE id IN ({marks})",
+                             list(ids))
+    return {int(r["id"]) for r in rows}
 
 
 async def renew(db: Database, owner: str, lease_until: float) -> None:
