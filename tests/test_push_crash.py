@@ -1,13 +1,12 @@
 """No reader loses an alert to a crash: a real ``ticker serve`` SIGKILLed three times while
 it sends one alert to 5,000 subscribers, restarted each time, against the push-service
 stand-in in a process of its own (it outlives the kills, verifies VAPID, decrypts every
-push and counts what it accepted per subscriber)."""
+push and counts what it accepted per subscriber). On SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import subprocess
 import sys
 import time
@@ -58,8 +57,8 @@ class StandInProcess:
             self.proc.stdout.close()
 
 
-async def vapid_key(db_path: Path) -> tuple[int, str]:
-    db = await open_database(f"sqlite:///{db_path}", WITH_PLATFORM)
+async def vapid_key(url: str) -> tuple[int, str]:
+    db = await open_database(url, WITH_PLATFORM)
     try:
         key = await vapid.ensure_key(db)
         return key.id, key.public_key
@@ -67,18 +66,20 @@ async def vapid_key(db_path: Path) -> tuple[int, str]:
         await db.close()
 
 
-def seed(db_path: Path, subs_file: Path, key_id: int) -> None:
+async def seed(url: str, subs: list[dict[str, Any]], key_id: int) -> None:
     """The stand-in's subscribers, straight into the server's table (5,000 POSTs would
     take longer than the send)."""
     now = time.time()
-    subs = [json.loads(line) for line in subs_file.read_text().splitlines()]
-    with sqlite3.connect(db_path) as conn:
-        conn.executemany(
+    db = await open_database(url, WITH_PLATFORM)
+    try:
+        await db.executemany(
             "INSERT INTO push_subscriptions (endpoint, p256dh, auth, expiration_time, language, "
             "timezone, vapid_key_id, created_at, updated_at) VALUES (?, ?, ?, NULL, 'en', "
             "'UTC', ?, ?, ?)",
             [(s["endpoint"], s["keys"]["p256dh"], s["keys"]["auth"], key_id, now, now)
              for s in subs])
+    finally:
+        await db.close()
 
 
 def post_alert(server: ServerProcess, token: str) -> int:
@@ -99,18 +100,21 @@ def alert_status(server: ServerProcess, token: str, alert_id: int) -> dict[str, 
 
 
 def test_every_reader_gets_an_alert_sent_through_three_kills_with_few_second_copies(
-        tmp_path: Path) -> None:
+        tmp_path: Path, database_url: str) -> None:
     data = tmp_path / "node"
     data.mkdir()
-    key_id, key = asyncio.run(vapid_key(data / "ticker.db"))
+    key_id, key = asyncio.run(vapid_key(database_url))
     standin = StandInProcess(key, tmp_path / "subs.jsonl")
     server = ServerProcess(data, env={
+        "TICKER_DATABASE_URL": database_url,
         "TICKER_PUSH_ALLOWED_HOSTS": standin.origin, "TICKER_VAPID_SUBJECT": SUBJECT,
         "TICKER_MODE": "production", "TICKER_LOG_LEVEL": "WARNING",
         "TICKER_PUSH_CONCURRENCY": str(CONCURRENCY), "TICKER_PUSH_BATCH_SIZE": str(BATCH),
         "TICKER_PUSH_LEASE_SECONDS": "2"})
     try:
-        seed(data / "ticker.db", tmp_path / "subs.jsonl", key_id)
+        subs = [json.loads(line) for line in
+                (tmp_path / "subs.jsonl").read_text().splitlines()]
+        asyncio.run(seed(database_url, subs, key_id))
         token = server.create_token()
         server.start()
         alert_id = post_alert(server, token)

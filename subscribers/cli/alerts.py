@@ -62,7 +62,9 @@ async def _call(session: aiohttp.ClientSession, method: str, url: str,
 def progress_line(status: dict[str, Any]) -> str:
     total, remaining = int(status["total"]), int(status["remaining"])
     done = total - remaining
-    filled = BAR_WIDTH * done // total if total else BAR_WIDTH
+    # the total grows while the audience is cut: an empty bar until the first batch
+    filled = (BAR_WIDTH * done // total if total
+              else 0 if status["status"] == "sending" else BAR_WIDTH)
     counts = " ".join(f"{k}={v}" for k, v in sorted(status["counts"].items())
                       if k not in ("pending", "sending", "retry"))
     return f"\r[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {done}/{total} {counts}"
