@@ -245,7 +245,7 @@ def run_ticker(n: int, keys: list[tuple[str, str]], standin: StandIn, vapid: Vap
 
 def payload_text() -> str:
     """The plaintext ticker would send for ALERT, so the baselines encrypt the same bytes."""
-    alert = AlertIn(ALERT["title"], ALERT["body"], ALERT["url"], "", "", ALERT["tag"], (), "",
+    alert = AlertIn(ALERT["title"], ALERT["body"], ALERT["url"], "", "", ALERT["tag"], (), (),
                     "normal", 3600)
     return alert.notification(1).encode().decode()
 
