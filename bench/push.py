@@ -372,8 +372,8 @@ def run_scheduled(n: int, keys: list[tuple[str, str]], standin: StandIn, vapid: 
                 standin.reset()
                 send_at = time.time() + lead
                 alert_id = server.post_alert({**ALERT, "send_at": send_at})
-                wait_until(lambda: server.query("SELECT status FROM alerts WHERE id = ?",
-                                                (alert_id,))[0][0] == "done",
+                wait_until(lambda a=alert_id: server.query(
+                    "SELECT status FROM alerts WHERE id = ?", (a,))[0][0] == "done",
                            within=lead + max(60.0, n / 500))
                 first_ns = standin.stats()["first_ns"]
                 lags_ms.append((first_ns / 1e9 - send_at) * 1000 if first_ns else float("inf"))
