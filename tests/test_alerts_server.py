@@ -5,17 +5,27 @@ VAPID and decrypts every message."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from dataclasses import replace
+from typing import Any, cast
 
 import aiohttp
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
+from subscribers import alerts
+from subscribers.progress import CHANNEL
+from subscribers.settings import PushSettings
 from subscribers.testing import PushServiceStandIn
-from tests.pushhelpers import Api, query
+from tests.pushhelpers import Api, query, server_env
 from tests.support import ServerProcess
 from tests.test_push_server import ready, subscribe_all
+from ticker import appkeys, audit
+from ticker.app import create_app
+from ticker.newsroom.articles import Article
+from ticker.settings import load_settings
 
 ALERT = {"title": "Polls close", "body": "Results from 22:00.", "url": "https://news.example/v"}
 
@@ -173,3 +183,95 @@ async def test_send_at_in_the_past_or_without_an_offset_is_refused_and_nothing_s
         status, body = await api.send({**ALERT, "send_at": send_at})
         assert (status, body["error"]["code"]) == (400, "invalid_alert"), body
     assert query(srv.data_dir, "SELECT COUNT(*) FROM alerts") == [(0,)]
+
+
+async def read_events(resp: aiohttp.ClientResponse, alert_id: int, until: str,
+                      within: float = 30) -> list[dict[str, Any]]:
+    """The status objects of one alert from a console:alerts event stream, up to ``until``."""
+    found: list[dict[str, Any]] = []
+    deadline = time.monotonic() + within
+    while not found or found[-1]["status"] != until:
+        line = (await asyncio.wait_for(resp.content.readline(),
+                                       deadline - time.monotonic())).decode()
+        if line.startswith("data: "):
+            event = json.loads(line[6:])
+            if event.get("type") == "message" and event["data"]["id"] == alert_id:
+                found.append(event["data"])
+    return found
+
+
+async def test_console_alerts_carries_each_change_throttled_and_ends_on_the_final_counts(
+        server_factory: Any, standin: PushServiceStandIn,
+        http: aiohttp.ClientSession) -> None:
+    srv, api, key = await ready(server_factory, standin, http)
+    await subscribe_all(api, [standin.subscribe(key) for _ in range(400)])
+    # An editor's bearer token: what CONSOLE's guard on console:* channels accepts on SSE.
+    async with http.get(f"{srv.url}/sse?channels={CHANNEL}",
+                        headers={"Authorization": f"Bearer {api.token}"}) as resp:
+        assert resp.status == 200
+        started = time.monotonic()
+        _, alert = await api.send({**ALERT, "send_at": time.time() + 2})
+        frames = await read_events(resp, alert["id"], "done")
+        seconds = time.monotonic() - started
+    statuses = [f["status"] for f in frames]
+    assert statuses[0] == "scheduled" and "sending" in statuses
+    assert statuses.index("sending") < len(statuses) - 1  # a start frame before the end
+    assert frames[-1]["counts"] == {"sent": 400} and frames[-1]["remaining"] == 0
+    assert len(frames) <= 4 * seconds + 3  # at most about four a second
+
+
+async def test_the_article_hook_makes_one_alert_per_article_to_its_topic_and_language(
+        tmp_path: Any, standin: PushServiceStandIn) -> None:
+    env = {"TICKER_DATA_DIR": str(tmp_path), **server_env(standin)}
+    app = create_app(load_settings(environ=env, parts=(PushSettings,)))
+    async with TestClient(TestServer(app)) as client:
+        api = Api(cast(Any, client.session), str(client.make_url("")).rstrip("/"))
+        key = await api.public_key()
+        readers = {(topic, lang): standin.subscribe(key)
+                   for topic in ("news", "sport") for lang in ("en-gb", "de")}
+        for (topic, lang), sub in readers.items():
+            assert (await api.subscribe(sub, topics=[topic], language=lang))[0] == 201
+        hook = app[appkeys.article_alerts]
+        story = Article(7, "cms-7", "https://news.example/bridge", "Bridge closed",
+                        "The river rose overnight.", "news", (), "en-gb", "", None, None, True)
+        alert_id = await hook(story, "user:alice")
+        # The CMS fixes a typo and the approval is clicked again: still the one alert.
+        assert await hook(replace(story, title="Bridge closed to traffic"), "system") == alert_id
+        assert await hook(story, "user:bob") == alert_id
+        db = app[appkeys.database]
+        deadline = time.monotonic() + 20
+        while (await alerts.status(db, alert_id) or {}).get("status") != "done":
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        reached = {k for k, sub in readers.items() if standin.received(sub)}
+        assert reached == {("news", "en-gb")}
+        (message,) = standin.received(readers[("news", "en-gb")])
+        assert (message["title"], message["body"], message["url"]) == (
+            "Bridge closed", "The river rose overnight.", "https://news.example/bridge")
+        assert [(e["actor"], e["action"]) for e in await audit.recent(db)] == [
+            ("user:alice", "alert.create")]
+
+
+def test_with_push_off_there_is_no_article_hook(tmp_path: Any) -> None:
+    app = create_app(load_settings(environ={"TICKER_DATA_DIR": str(tmp_path),
+                                            "TICKER_MODE": "production"}))
+    assert appkeys.article_alerts not in app
+
+
+async def test_the_cli_schedules_an_alert_to_several_languages_and_follows_it_to_the_end(
+        server_factory: Any, standin: PushServiceStandIn,
+        http: aiohttp.ClientSession) -> None:
+    srv, api, key = await ready(server_factory, standin, http)
+    subs = {lang: standin.subscribe(key) for lang in ("en", "de", "fr")}
+    for lang, sub in subs.items():
+        assert (await api.subscribe(sub, language=lang))[0] == 201
+    send_at = time.time() + 2
+    out = await asyncio.to_thread(
+        srv.cli, "alerts", "send", "--title", "Polls close", "--url", "/polls",
+        "--language", "en", "--language", "de", "--send-at",
+        time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(send_at + 1)), "--follow",
+        "--server", srv.url, "--token", api.token)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["status"] == "done"
+    assert {lang for lang, sub in subs.items() if standin.received(sub)} == {"en", "de"}
+    assert min(a.at for a in standin.arrivals) >= int(send_at + 1)

@@ -182,7 +182,11 @@ async def test_alert(request: web.Request) -> web.Response:
     target = await testsend.target(db, body.endpoint, push.clock.now())
     alert_id = await alerts.create_test(db, alert, actor=token.actor, endpoint=target.endpoint,
                                         now=push.clock.now())
-    outcome = await testsend.send(engine, alert, alert_id, target)
+    try:
+        outcome = await testsend.send(engine, alert, alert_id, target)
+    except BaseException:
+        await alerts.finish_test(db, alert_id, "error", push.clock.now())  # no row left open
+        raise
     await alerts.finish_test(db, alert_id, outcome.outcome, push.clock.now())
     answer = schemas.TestSent(alert=alert_id, status=outcome.status, outcome=outcome.outcome)
     return web.json_response(answer.model_dump())
