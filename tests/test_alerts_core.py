@@ -248,3 +248,35 @@ async def test_a_scheduled_alert_past_its_ttl_expires_and_a_cancelled_one_never_
         row = await alerts.status(db, alert_id)
         assert row is not None and (row["status"], row["total"]) == (status, total)
     assert not await alerts.cancel(db, late, NOW + 101)
+
+
+# --------------------------------------------------------------------------- audience
+
+READERS = {"en": ("news", "en"), "en-gb": ("news", "en-gb"), "de": ("news", "de"),
+           "de-at": ("sport", "de-at"), "fr": ("sport", "fr"), "eng": ("news", "eng")}
+
+
+@pytest.mark.parametrize(("topics", "languages", "expected"), [
+    ((), (), set(READERS)),
+    ((), ("en",), {"en", "en-gb"}),  # 'en' is not a prefix of 'eng'
+    ((), ("en", "de"), {"en", "en-gb", "de", "de-at"}),
+    ((), ("en-gb", "fr"), {"en-gb", "fr"}),
+    (("sport",), ("de", "en"), {"de-at"}),
+    (("news",), ("pt",), set()),
+])
+async def test_the_audience_takes_a_list_of_languages_each_reaching_its_subtags(
+        db: Database, topics: tuple[str, ...], languages: tuple[str, ...],
+        expected: set[str]) -> None:
+    key_id = (await vapid.ensure_key(db)).id
+    for name, (topic, language) in READERS.items():
+        await store.upsert(db, SubscriptionIn(
+            f"https://push.example/{name}", "B" + "A" * 86, "A" * 22, None, (topic,),
+            language, "UTC", None), key_id, NOW)
+    alert = replace(alert_in(topics=topics), languages=languages)
+    assert await alerts.audience_size(db, alert, NOW) == len(expected)
+    alert_id, _ = await alerts.create(db, alert, idempotency_key=None, created_by=None,
+                                      now=NOW)
+    rows = await db.fetchall("SELECT s.endpoint FROM alert_deliveries d JOIN "
+                             "push_subscriptions s ON s.id = d.subscription_id "
+                             "WHERE d.alert_id = ?", (alert_id,))
+    assert {r["endpoint"].rsplit("/", 1)[1] for r in rows} == expected

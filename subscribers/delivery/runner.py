@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Callable
 
 from subscribers import alerts
@@ -26,6 +27,9 @@ from ticker.storage.database import Database
 log = logging.getLogger("ticker.push")
 
 ERROR_PAUSE = 5.0  # seconds before trying again after an unexpected error (e.g. database)
+# An alert another node scheduled wakes only that node; every node still looks this often,
+# so the schedule does not depend on the node that wrote it staying up.
+SCHEDULE_POLL = 30.0
 
 
 class AlertRunner:
@@ -76,16 +80,18 @@ class AlertRunner:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
-    async def _round(self) -> float | None:
+    async def _round(self) -> float:
         """Start a pass for each alert with due work and none running; finish alerts with
-        nothing left. Returns when the next work is due (None: nothing scheduled)."""
+        nothing left. Returns when to look again (the next due work, at the latest
+        SCHEDULE_POLL from now)."""
         started, expired = await alerts.start_due(self._db, self._clock.now())
         for alert_id in (*started, *expired):
             log.info("scheduled alert " + ("started" if alert_id in started else
                                            "expired before it could start"),
                      extra={"alert": alert_id})
             self._progress(alert_id)
-        next_at = await alerts.next_scheduled(self._db)
+        scheduled = await alerts.next_scheduled(self._db)
+        next_at = min(scheduled or math.inf, self._clock.now() + SCHEDULE_POLL)
         for alert_id in await alerts.sending(self._db):
             if alert_id in self._passes:
                 continue  # its pass wakes this loop when it ends
@@ -96,7 +102,7 @@ class AlertRunner:
             elif due <= self._clock.now():
                 self._passes[alert_id] = asyncio.create_task(self._pass(alert_id))
             else:
-                next_at = due if next_at is None else min(next_at, due)
+                next_at = min(next_at, due)
         return next_at
 
     async def _pass(self, alert_id: int) -> None:
