@@ -385,3 +385,23 @@ async def test_the_same_alert_delivered_twice_shows_one_notification_and_one_rec
             await asyncio.sleep(0.1)
         async with http.get(f"{server.url}/api/alerts/{alert_id}", headers=auth) as resp:
             assert (await resp.json())["receipts"] == {"shown": 1, "clicked": 0}
+
+
+SHOWN_IDS_JS = """new Promise((resolve, reject) => {
+  const req = indexedDB.open("ticker-push");
+  req.onerror = () => reject(req.error);
+  req.onsuccess = () => {
+    const all = req.result.transaction("shown").objectStore("shown").getAllKeys();
+    all.onsuccess = () => { resolve(all.result.map(Number)); req.result.close(); };
+  };
+})"""
+
+
+async def test_the_record_of_shown_alerts_keeps_only_the_newest_two_hundred(
+    server: ServerProcess, context: Any,
+) -> None:
+    page, cdp, rid = await push_ready_page(context, server)
+    for alert_id in range(1, 206):
+        await deliver(context, cdp, server.url, rid,
+                      json.dumps({"title": f"Alert {alert_id}", "alert": alert_id}))
+    assert sorted(await page.evaluate(SHOWN_IDS_JS)) == list(range(6, 206))
