@@ -126,6 +126,9 @@ async function showOnce(p, title, options) {
     let first = true;
     // Without IndexedDB (a private window may refuse it) showing twice beats showing none.
     try { first = await firstTimeShown(id); } catch { first = true; }
+    // A dropped copy shows nothing. Chromium tolerates that now and then (a budget of silent
+    // pushes; past it, it shows its own "updated in the background" notice), and copies are
+    // rare: at most the in-flight window of a send that a crash interrupted.
     if (!first) return;
   }
   await self.registration.showNotification(title, options);
