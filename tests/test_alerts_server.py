@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from typing import Any, cast
 
@@ -19,9 +19,10 @@ from subscribers import alerts
 from subscribers.progress import CHANNEL
 from subscribers.settings import PushSettings
 from subscribers.testing import PushServiceStandIn
+from tests.conftest import postgres_schema_url
 from tests.pushhelpers import Api, query, server_env
 from tests.support import ServerProcess
-from tests.test_push_server import ready, subscribe_all
+from tests.test_push_server import api_for, ready, start, subscribe_all
 from ticker import appkeys, audit
 from ticker.app import create_app
 from ticker.newsroom.articles import Article
@@ -275,3 +276,28 @@ async def test_the_cli_schedules_an_alert_to_several_languages_and_follows_it_to
     assert json.loads(out.stdout)["status"] == "done"
     assert {lang for lang, sub in subs.items() if standin.received(sub)} == {"en", "de"}
     assert min(a.at for a in standin.arrivals) >= int(send_at + 1)
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    yield from postgres_schema_url()
+
+
+@pytest.mark.postgres
+async def test_two_servers_on_one_postgresql_start_each_scheduled_alert_once(
+        server_factory: Any, standin: PushServiceStandIn, http: aiohttp.ClientSession,
+        pg_url: str) -> None:
+    one = await start(server_factory, standin, "one", TICKER_DATABASE_URL=pg_url)
+    two = await start(server_factory, standin, "two", TICKER_DATABASE_URL=pg_url)
+    api_one, api_two = api_for(http, one), api_for(http, two)
+    subs = [standin.subscribe(await api_one.public_key()) for _ in range(20)]
+    await subscribe_all(api_one, subs)
+    # The same moment on both nodes: each wakes for both alerts and races the other.
+    send_at = time.time() + 3
+    _, first = await api_one.send({**ALERT, "title": "One", "send_at": send_at})
+    _, second = await api_two.send({**ALERT, "title": "Two", "send_at": send_at})
+    for alert in (first, second):
+        done = await wait_status(api_one, alert["id"], "done")
+        assert done["counts"] == {"sent": 20}, done
+    assert all(sorted(m["title"] for m in standin.received(s)) == ["One", "Two"]
+               for s in subs)
