@@ -23,7 +23,6 @@ from subscribers import alerts
 from subscribers.crypto.encryptor import Encryptor, HelperExited, InlineEncryptor
 from subscribers.crypto.vapid import JwtCache, KeyRing
 from subscribers.delivery import store as deliveries
-from subscribers.delivery.payload import topic_header
 from subscribers.delivery.policy import Decision, decide
 from subscribers.delivery.sender import Reply, Sender
 from subscribers.delivery.store import DeliveryWriter, Due, Result
@@ -114,11 +113,13 @@ class Engine:
         alert = alerts.alert_from_row(row)
         headers = {"Urgency": alert.urgency, "Content-Encoding": "aes128gcm",
                    "Content-Type": "application/octet-stream"}
-        topic = topic_header(alert.tag)
+        topic = alert.topic()
         if topic:
             headers["Topic"] = topic
+        # A scheduled alert's TTL counts from its send_at, not from when it was written.
+        start = alert.send_at if alert.send_at is not None else float(row["created_at"])
         return _Job(alert_id, alert.notification(alert_id).encode(), headers,
-                    float(row["created_at"]) + alert.ttl)
+                    start + alert.ttl)
 
     async def run_pass(self, alert_id: int) -> SendSummary:
         """Send every delivery of the alert that is due now; returns what happened."""
