@@ -115,6 +115,18 @@ MIGRATIONS = (
         "ALTER TABLE alerts ADD COLUMN cut_to {bigint} NOT NULL DEFAULT 0",
         "ALTER TABLE alert_deliveries ADD COLUMN owner TEXT",
     )),
+    # Alerts editors can shape: several languages, a collapse topic, a time to send, who
+    # asked (the audit log's actor), and test sends that never count as alerts for readers.
+    # ``scheduled_at`` (migration 2) holds send_at.
+    Migration(6, "alert scheduling and targeting", (
+        "ALTER TABLE alerts ADD COLUMN languages {json} NOT NULL DEFAULT '[]'",
+        "ALTER TABLE alerts ADD COLUMN collapse TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE alerts ADD COLUMN actor TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE alerts ADD COLUMN test INTEGER NOT NULL DEFAULT 0",
+        "UPDATE alerts SET languages = '[\"' || language || '\"]' WHERE language <> ''",
+        # The runner's "what is due" question, asked every round.
+        "CREATE INDEX alerts_scheduled ON alerts (status, scheduled_at)",
+    )),
 )
 
 # The platform's migrations and push's: what a database used by push needs.

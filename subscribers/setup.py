@@ -8,13 +8,16 @@ from typing import Any
 
 from aiohttp import web
 
+from subscribers import alerts
 from subscribers.crypto import vapid
 from subscribers.crypto.encryptor import Encryptor, InlineEncryptor, ProcessEncryptor
 from subscribers.delivery.engine import Engine, SystemClock
 from subscribers.delivery.runner import AlertRunner
 from subscribers.delivery.sender import Sender, make_session
+from subscribers.editorial.articles import article_hook
 from subscribers.metrics import PushMetrics
 from subscribers.migrations import MIGRATIONS
+from subscribers.progress import CHANNEL, ProgressPublisher
 from subscribers.pushclient.endpoints import AllowList
 from subscribers.ratelimit import RateLimiter
 from subscribers.service import PUSH, PushService
@@ -68,15 +71,20 @@ async def _push_ctx(app: web.Application) -> AsyncIterator[None]:
                     max_attempts=config.push_max_attempts, encryptor=encryptor,
                     batch_size=config.push_batch_size,
                     lease_seconds=config.push_lease_seconds)
-    runner = AlertRunner(db, engine, push.clock)
+    progress = ProgressPublisher(lambda alert_id: alerts.status(db, alert_id),
+                                 app[appkeys.publisher].publish)
+    # The engine reports each batch result and each finished alert through the same
+    # callback (the runner hands it on).
+    runner = AlertRunner(db, engine, push.clock, on_progress=progress)
     await runner.start()
-    push.engine, push.runner = engine, runner
+    push.engine, push.runner, push.progress = engine, runner, progress
     try:
         yield
     finally:
-        push.engine = push.runner = None
+        push.engine = push.runner = push.progress = None
         push.disabled_reason = "Web Push is shutting down."
         await runner.stop()
+        await progress.close()
         await session.close()
         await encryptor.close()
 
@@ -90,6 +98,11 @@ def setup_push(app: web.Application) -> None:
         receipt_limiter=RateLimiter(RECEIPTS_PER_MINUTE),
         metrics=PushMetrics(app[appkeys.metrics].registry))
     app[appkeys.migrations].extend(MIGRATIONS)
+    # Live alert counts; CONSOLE makes console:* channels need a console session.
+    app[appkeys.hub].add_channel(CHANNEL)
+    if config.vapid_subject or app[appkeys.settings].server.mode == "demo":
+        # Absent while push is off: NEWS then says that alerts are unavailable.
+        app[appkeys.article_alerts] = article_hook(app)
     app.cleanup_ctx.append(_push_ctx)
     app[appkeys.health_checks]["push"] = lambda: push_health(app[PUSH])
     api.add_routes(app)

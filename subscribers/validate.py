@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import base64
 import functools
+import math
 import re
 import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 import pydantic
@@ -31,7 +33,7 @@ from pydantic import (
 )
 
 from subscribers import errors as _errors  # noqa: F401 (adds push codes to the table)
-from subscribers.delivery.payload import Notification, over_budget
+from subscribers.delivery.payload import Notification, over_budget, topic_header
 from subscribers.pushclient.endpoints import MAX_ENDPOINT_CHARS, AllowList, check_endpoint
 from ticker.errors import TickerError, custom_error, from_validation
 
@@ -46,6 +48,18 @@ AUTH_SECRET = r"^[A-Za-z0-9_-]{22}={0,2}$"
 # The characters str.isspace() knows, spelled out so every regex dialect reads one set.
 NON_BLANK = r"[^\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 LINK = r"^(https?://|/$|/[^/])"
+# RFC 8030 section 5.4: a Topic is at most 32 characters of the URL-safe base64 alphabet.
+COLLAPSE = r"^[A-Za-z0-9_-]{1,32}$"
+MAX_LANGUAGES = 20
+# RFC 3339 section 5.6 date-time: seconds required, an offset required.
+RFC3339 = (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
+           r"([Zz]|[+-][0-9]{2}:[0-9]{2})$")
+# A send_at this far in the past still goes out (at once): the editor's clock and a slow
+# form submit are seconds off; further back is a mistake worth telling the editor about.
+SEND_AT_PAST_GRACE = 60.0
+# Further ahead than this is refused: nobody plans a push a season ahead, and a typo in
+# the year should not sit in the queue unnoticed.
+MAX_SCHEDULE_AHEAD = 90 * 24 * 3600.0
 LINK_OR_EMPTY = r"^($|https?://|/$|/[^/])"
 
 
@@ -193,6 +207,33 @@ def _text(name: str, *, pattern: str | None = None, description: str | None = No
 _LINK_OR_EMPTY = "An http(s) URL, a path starting with one '/', or empty."
 
 
+def send_at_seconds(value: str | float) -> float:
+    """RFC 3339 with an offset (``2026-12-02T14:00:00+01:00``, ``...Z``) or Unix seconds."""
+    if isinstance(value, str):
+        try:
+            when = datetime.fromisoformat(value.upper())
+        except ValueError:
+            raise ValueError("'send_at' must be an RFC 3339 time with an offset, e.g. "
+                             "'2026-12-02T14:00:00+01:00', or Unix seconds.") from None
+        if when.tzinfo is None:
+            raise ValueError("'send_at' needs a UTC offset ('Z' or '+01:00'): a time without "
+                             "one means a different moment in each newsroom.")
+        return when.timestamp()
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError("'send_at' in Unix seconds must be a positive number.")
+    return float(value)
+
+
+def schedule_problem(send_at: float, now: float) -> str | None:
+    """Why ``send_at`` cannot be scheduled at ``now``, or None (pure)."""
+    if send_at < now - SEND_AT_PAST_GRACE:
+        return (f"'send_at' is {round(now - send_at)} seconds in the past; omit it to send "
+                "now.")
+    if send_at > now + MAX_SCHEDULE_AHEAD:
+        return (f"'send_at' is more than {int(MAX_SCHEDULE_AHEAD // 86400)} days ahead.")
+    return None
+
+
 class AlertBody(_Body):
     title: str = Field(min_length=1, max_length=MAX_TEXT["title"], pattern=NON_BLANK,
                        description="The headline, not blank.")
@@ -205,31 +246,59 @@ class AlertBody(_Body):
     topics: list[str] = Field(default_factory=list, description=(
         "[]: everyone; else subscribers of any of them, each offered by the site "
         "(checked: 400 unknown_topic)."))
+    languages: list[Annotated[str, Field(pattern=LANGUAGE)]] | None = Field(
+        None, max_length=MAX_LANGUAGES, description=(
+            "Only subscribers of one of these languages (BCP 47; 'en' also reaches 'en-gb'); "
+            "null or []: every language."))
     language: str | None = Field(None, pattern=f"^$|{LANGUAGE}", description=(
-        "Only subscribers of this language (and its subtags); null or '': every language."))
+        "One language, as before 'languages' (both given: either one reaches)."))
     urgency: Literal["very-low", "low", "normal", "high"] | None = Field(None, description=(
         "null: 'high' for the 'breaking' topic, else 'normal'."))
     ttl: int | None = Field(None, ge=1, le=MAX_TTL, description=(
-        "Seconds a push service keeps it undelivered; null: the server's push_ttl."))
+        "Seconds a push service keeps it undelivered (counted from send_at when scheduled); "
+        "null: the server's push_ttl."))
+    collapse: str | None = Field(None, pattern=COLLAPSE, description=(
+        "RFC 8030 Topic (<= 32 base64url characters): an undelivered push with the same one "
+        "is replaced by this. null: derived from 'tag' when there is one."))
+    send_at: Annotated[str, Field(pattern=RFC3339)] | Annotated[float, Field(gt=0)] | None = \
+        Field(None, description=(
+            "Send later: RFC 3339 with an offset, or Unix seconds. At most "
+            f"{int(SEND_AT_PAST_GRACE)} s in the past (then it goes at once) and "
+            f"{int(MAX_SCHEDULE_AHEAD // 86400)} days ahead, a real date (checked: 400 "
+            "invalid_alert)."))
 
     @field_validator("topics")
     @classmethod
     def _topics(cls, value: list[str], info: ValidationInfo) -> list[str]:
         return list(_offered(info, value))
 
+    @field_validator("send_at")
+    @classmethod
+    def _send_at(cls, value: str | float | None) -> float | None:
+        return None if value is None else send_at_seconds(value)
+
     @model_validator(mode="after")
-    def _fits(self) -> AlertBody:
+    def _fits(self, info: ValidationInfo) -> AlertBody:
         problem = over_budget(self.value(60).notification(WORST_CASE_ALERT_ID).encode())
         if problem:
             raise custom_error("payload_too_large", problem)
+        now = (info.context or {}).get("now")
+        if self.send_at is not None and now is not None:
+            problem = schedule_problem(float(self.send_at), float(now))
+            if problem:
+                raise custom_error("invalid_alert", problem)
         return self
 
     def value(self, default_ttl: int) -> AlertIn:
         topics = tuple(self.topics)
+        languages = {tag.lower() for tag in self.languages or ()}
+        if self.language:
+            languages.add(self.language.lower())
         return AlertIn(self.title, self.body or "", self.url, self.icon or "", self.image or "",
-                       self.tag or "", topics, (self.language or "").lower(),
+                       self.tag or "", topics, tuple(sorted(languages)),
                        self.urgency or ("high" if "breaking" in topics else "normal"),
-                       self.ttl or default_ttl)
+                       self.ttl or default_ttl, self.collapse or "",
+                       None if self.send_at is None else float(self.send_at))
 
 
 @dataclass(frozen=True)
@@ -267,9 +336,15 @@ class AlertIn:
     image: str
     tag: str
     topics: tuple[str, ...]  # empty: everyone
-    language: str  # empty: every language
+    languages: tuple[str, ...]  # lower-case, sorted; empty: every language
     urgency: str
     ttl: int
+    collapse: str = ""  # the RFC 8030 Topic; empty: derived from the tag
+    send_at: float | None = None  # Unix seconds; None: now
+
+    def topic(self) -> str | None:
+        """The ``Topic`` header every push of this alert carries (or None)."""
+        return self.collapse or topic_header(self.tag)
 
     def notification(self, alert_id: int) -> Notification:
         return Notification(self.title, self.body, self.url, self.icon, self.image, self.tag,
@@ -305,7 +380,9 @@ def parse_receipt(body: object) -> tuple[int, str]:
     return doc.alert, doc.event
 
 
-def parse_alert(body: object, offered_topics: Sequence[str], default_ttl: int) -> AlertIn:
-    doc = _validate(AlertBody, body, "invalid_alert", {"topics": tuple(offered_topics)})
+def parse_alert(body: object, offered_topics: Sequence[str], default_ttl: int,
+                now: float | None = None) -> AlertIn:
+    doc = _validate(AlertBody, body, "invalid_alert",
+                    {"topics": tuple(offered_topics), "now": now})
     return doc.value(default_ttl)
 

@@ -45,7 +45,7 @@ class ManualClock:
 def alert_in(title: str = "Breaking", *, topics: tuple[str, ...] = (), language: str = "",
              tag: str = "story-1", ttl: int = 3600, body: str = "Details follow.") -> AlertIn:
     return AlertIn(title, body, "https://news.example/story", "/icon.png", "", tag, topics,
-                   language, "high", ttl)
+                   (language,) if language else (), "high", ttl)
 
 
 @dataclass

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -143,8 +144,15 @@ def completed(live: Live, method: str, path: str, body: Any,
         if "timezone" in body:
             body["timezone"] = draw.draw(st.sampled_from(sorted(known_zones())))
         body.pop("vapidKey", None)  # a key this server holds: only the one it serves
-    if path == "/api/alerts" and "topics" in body:
-        body["topics"] = draw.draw(st.lists(st.sampled_from(TOPICS), max_size=5))
+    alert = body.get("alert") if path == "/api/alerts/test" else body
+    if path.startswith("/api/alerts") and isinstance(alert, dict):
+        if "topics" in alert:
+            alert["topics"] = draw.draw(st.lists(st.sampled_from(TOPICS), max_size=5))
+        if alert.get("send_at") is not None:  # a real date, neither long past nor far ahead
+            ahead = draw.draw(st.integers(min_value=-30, max_value=30 * 86400))
+            when = time.time() + ahead
+            alert["send_at"] = draw.draw(st.sampled_from([
+                when, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when))]))
     return body
 
 
@@ -201,6 +209,7 @@ def check_answer(live: Live, method: str, path: str, status: int, ctype: str,
     ("GET", "/api/push/vapid-public-key"), ("POST", "/api/push/subscriptions"),
     ("DELETE", "/api/push/subscriptions"), ("POST", "/api/push/events"),
     ("POST", "/api/alerts"), ("GET", "/api/alerts/{id}"), ("POST", "/api/alerts/{id}/cancel"),
+    ("GET", "/api/alerts"), ("POST", "/api/alerts/preview"), ("POST", "/api/alerts/test"),
 ])
 def test_requests_the_document_allows_are_answered_as_documented_and_never_refused(
         live: Live, method: str, path: str) -> None:
@@ -232,7 +241,7 @@ def wrong_values(schema: dict[str, Any]) -> Iterator[tuple[str, Any]]:
 @pytest.mark.parametrize(("method", "path"), [
     ("POST", "/api/channels/{channel}/messages"), ("POST", "/api/push/subscriptions"),
     ("DELETE", "/api/push/subscriptions"), ("POST", "/api/push/events"),
-    ("POST", "/api/alerts"),
+    ("POST", "/api/alerts"), ("POST", "/api/alerts/preview"), ("POST", "/api/alerts/test"),
 ])
 def test_bodies_the_document_forbids_get_a_documented_error(
         live: Live, method: str, path: str) -> None:

@@ -343,3 +343,65 @@ async def test_worker_still_shows_a_notification_for_a_malformed_payload(
     assert generic["data"] == {"url": srv.url + "/", "alert": None}
     # Only the marker had an alert to count a receipt against.
     assert [json.loads(r) for r in receipts] == [{"alert": 7, "event": "shown"}]
+
+
+async def test_the_same_alert_delivered_twice_shows_one_notification_and_one_receipt(
+    server: ServerProcess, context: Any,
+) -> None:
+    auth = {"Authorization": f"Bearer {server.token}"}  # type: ignore[attr-defined]
+    async with aiohttp.ClientSession() as http:
+        ids = []
+        for title in ("Storm warning", "Marker"):
+            async with http.post(server.url + "/api/alerts", headers=auth, json={
+                    "title": title, "url": server.url + "/storm"}) as resp:
+                assert resp.status == 201, await resp.text()
+                ids.append((await resp.json())["id"])
+        alert_id, marker_id = ids
+        page, cdp, rid = await push_ready_page(context, server)
+        receipts: list[Any] = []
+        context.on("request", lambda r: receipts.append(json.loads(r.post_data))
+                   if r.url.endswith("/api/push/events") else None)
+        # No tag of its own: the worker tags it by its id.
+        payload = json.dumps({"title": "Storm warning", "body": "Stay indoors",
+                              "url": "/storm", "alert": alert_id})
+        await deliver(context, cdp, server.url, rid, payload)
+        # The second copy (as after a crash mid-send): nothing to see, no receipt. The
+        # marker's receipt says the copy has been handled (one store, in turn).
+        await cdp.send("ServiceWorker.deliverPushMessage",
+                       {"origin": server.url, "registrationId": rid, "data": payload})
+        await deliver(context, cdp, server.url, rid,
+                      json.dumps({"title": "Marker", "alert": marker_id}))
+        shown = await page.evaluate(NOTIFICATIONS_JS)
+        assert [(n["title"], n["tag"]) for n in shown] == [
+            ("Storm warning", f"alert-{alert_id}"), ("Marker", f"alert-{marker_id}")]
+        assert receipts == [{"alert": alert_id, "event": "shown"},
+                            {"alert": marker_id, "event": "shown"}]
+        deadline = time.monotonic() + 10
+        while True:
+            async with http.get(f"{server.url}/api/alerts/{marker_id}", headers=auth) as resp:
+                marker = (await resp.json())["receipts"]
+            if marker["shown"] or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.1)
+        async with http.get(f"{server.url}/api/alerts/{alert_id}", headers=auth) as resp:
+            assert (await resp.json())["receipts"] == {"shown": 1, "clicked": 0}
+
+
+SHOWN_IDS_JS = """new Promise((resolve, reject) => {
+  const req = indexedDB.open("ticker-push");
+  req.onerror = () => reject(req.error);
+  req.onsuccess = () => {
+    const all = req.result.transaction("shown").objectStore("shown").getAllKeys();
+    all.onsuccess = () => { resolve(all.result.map(Number)); req.result.close(); };
+  };
+})"""
+
+
+async def test_the_record_of_shown_alerts_keeps_only_the_newest_two_hundred(
+    server: ServerProcess, context: Any,
+) -> None:
+    page, cdp, rid = await push_ready_page(context, server)
+    for alert_id in range(1, 206):
+        await deliver(context, cdp, server.url, rid,
+                      json.dumps({"title": f"Alert {alert_id}", "alert": alert_id}))
+    assert sorted(await page.evaluate(SHOWN_IDS_JS)) == list(range(6, 206))

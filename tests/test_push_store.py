@@ -81,7 +81,8 @@ async def alert_with_rows(db: Database, now: float, **kwargs: Any) -> int:
                                       created_by=None, now=now)
     alert = await alerts.get(db, alert_id)
     assert alert is not None
-    where, params = alerts.audience(tuple(json.loads(alert["topics"])), alert["language"], now)
+    where, params = alerts.audience(tuple(json.loads(alert["topics"])),
+                                    tuple(json.loads(alert["languages"])), now)
     total = await db.execute(
         "INSERT INTO alert_deliveries (alert_id, subscription_id, state, attempts, "
         "next_attempt_at, updated_at) "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from ticker.feed.connections import Connections
     from ticker.feed.publisher import Publisher
     from ticker.metrics import Metrics
+    from ticker.newsroom.articles import Article
     from ticker.settings import Settings
     from ticker.sources.state import SourceState
     from ticker.storage.database import Database
@@ -41,3 +42,6 @@ source_states: web.AppKey[dict[str, SourceState]] = web.AppKey("source_states")
 started_at = web.AppKey("started_at", datetime)
 # settings.server.trusted_proxies, parsed once (see ticker.web.clientaddr).
 trusted_proxies: web.AppKey[tuple[Network, ...]] = web.AppKey("trusted_proxies")
+# Alert from an article, (article, actor) -> alert id; set by push when it is on.
+article_alerts: web.AppKey[Callable[[Article, str], Awaitable[int]]] = web.AppKey(
+    "article_alerts")

@@ -29,7 +29,13 @@ def register(sub: Any) -> None:
     s.add_argument("--body", default="")
     s.add_argument("--topic", action="append", default=[], dest="topics",
                    help="only subscribers of this topic (repeatable; default: everyone)")
-    s.add_argument("--language", help="only subscribers with this language, e.g. en")
+    s.add_argument("--language", action="append", default=[], dest="languages",
+                   help="only subscribers with this language, e.g. en (repeatable)")
+    s.add_argument("--send-at", metavar="TIME",
+                   help="schedule: RFC 3339 with an offset (2026-12-02T14:00:00+01:00) or "
+                        "Unix seconds")
+    s.add_argument("--collapse", metavar="TOPIC",
+                   help="RFC 8030 Topic: an undelivered push with the same one is replaced")
     s.add_argument("--tag", help="story tag: a later alert with the same tag replaces this one")
     s.add_argument("--urgency", choices=("very-low", "low", "normal", "high"))
     s.add_argument("--follow", action="store_true",
@@ -42,10 +48,13 @@ def register(sub: Any) -> None:
 
 def _alert(args: argparse.Namespace) -> dict[str, Any]:
     doc: dict[str, Any] = {"title": args.title, "url": args.link, "body": args.body,
-                           "topics": args.topics}
-    for name in ("language", "tag", "urgency"):
+                           "topics": args.topics, "languages": args.languages}
+    for name in ("tag", "urgency", "collapse"):
         if getattr(args, name):
             doc[name] = getattr(args, name)
+    if args.send_at:
+        at = args.send_at
+        doc["send_at"] = float(at) if at.replace(".", "", 1).isdigit() else at
     return doc
 
 
@@ -85,7 +94,7 @@ async def send(args: argparse.Namespace, settings: Settings) -> int:
         if not args.follow:
             print(json.dumps(status))
             return 0
-        while status["status"] == "sending":
+        while status["status"] in ("scheduled", "sending"):
             print(progress_line(status), end="", file=sys.stderr, flush=True)
             await asyncio.sleep(POLL_SECONDS)
             with reaching(base):

@@ -35,11 +35,12 @@ class LeaseLost(Exception):
 
 
 def _audience(alert: dict[str, Any], now: float) -> tuple[str, list[Any]]:
-    return alerts.audience(tuple(json.loads(alert["topics"])), alert["language"], now)
+    return alerts.audience(tuple(json.loads(alert["topics"])),
+                           tuple(json.loads(alert["languages"])), now)
 
 
 async def _alert(tx: Executor, alert_id: int, lock: str = "") -> dict[str, Any] | None:
-    return await tx.fetchone("SELECT id, status, topics, language, audience_to, cut_to "
+    return await tx.fetchone("SELECT id, status, topics, languages, audience_to, cut_to "
                              f"FROM alerts WHERE id = ?{lock}", (alert_id,))
 
 

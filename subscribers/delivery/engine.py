@@ -164,10 +164,12 @@ class Engine:
         headers = {"Urgency": alert.urgency, "Content-Encoding": "aes128gcm",
                    "Content-Type": "application/octet-stream"}
         # One Topic for every push of the alert (a second copy replaces the first at the
-        # push service). ``collapse``: the alert's own collapse key, where alerts have one.
-        headers["Topic"] = alert_topic(alert_id, row.get("collapse"))
+        # push service): its collapse topic, else its own.
+        headers["Topic"] = alert_topic(alert_id, alert.collapse)
+        # A scheduled alert's TTL counts from its send_at, not from when it was written.
+        start = alert.send_at if alert.send_at is not None else float(row["created_at"])
         return _Job(alert_id, alert.notification(alert_id).encode(), headers,
-                    float(row["created_at"]) + alert.ttl)
+                    start + alert.ttl)
 
     async def run_pass(self, alert_id: int) -> SendSummary:
         """Send the alert's audience batches that are free, then its due delivery rows;

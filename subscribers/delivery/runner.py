@@ -6,6 +6,11 @@ a long one is still sending; within a pass the engine keeps ``concurrency`` requ
 flight (the HTTP client's per-host limit bounds them all together). A second task renews
 this node's leases while it lives; after a crash (or on another node) a batch or claim
 whose lease ran out is due again and sent again (at least once, see the delivery store).
+
+Scheduled alerts are started by this loop too, not by an APScheduler date job: the database
+is the schedule (:func:`subscribers.alerts.start_due`), and this loop already sleeps until
+the next thing is due, so it wakes at ``send_at`` without a second, in-memory copy of the
+schedule that would have to be rebuilt after a restart and kept in step with cancels.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Callable
 
 from subscribers import alerts
@@ -23,12 +29,18 @@ from ticker.storage.database import Database
 log = logging.getLogger("ticker.push")
 
 ERROR_PAUSE = 5.0  # seconds before trying again after an unexpected error (e.g. database)
+# An alert another node scheduled wakes only that node; every node still looks this often,
+# so the schedule does not depend on the node that wrote it staying up.
+SCHEDULE_POLL = 30.0
 
 
 class AlertRunner:
     def __init__(self, db: Database, engine: Engine, clock: Clock,
                  on_progress: Callable[[int], None] | None = None) -> None:
         self._db, self._engine, self._clock = db, engine, clock
+        # Told the id of an alert whose status changed (started, expired, finished, a pass
+        # ended); the engine calls it after each batch result too.
+        self._on_progress = on_progress
         if on_progress is not None:
             engine.on_progress = on_progress
         self._wake = asyncio.Event()
@@ -82,21 +94,29 @@ class AlertRunner:
             except Exception:
                 log.exception("renewing push leases failed; retrying")
 
-    async def _round(self) -> float | None:
+    async def _round(self) -> float:
         """Start a pass for each alert with due work and none running; finish alerts with
-        nothing left. Returns when the next work is due (None: nothing scheduled)."""
-        next_at: float | None = None
+        nothing left. Returns when to look again (the next due work, at the latest
+        SCHEDULE_POLL from now)."""
+        started, expired = await alerts.start_due(self._db, self._clock.now())
+        for alert_id in (*started, *expired):
+            log.info("scheduled alert " + ("started" if alert_id in started else
+                                           "expired before it could start"),
+                     extra={"alert": alert_id})
+            self._progress(alert_id)
+        scheduled = await alerts.next_scheduled(self._db)
+        next_at = min(scheduled or math.inf, self._clock.now() + SCHEDULE_POLL)
         for alert_id in await alerts.sending(self._db):
             if alert_id in self._passes:
                 continue  # its pass wakes this loop when it ends
             due = await self._engine.next_due(alert_id)
             if due is None:
                 if await alerts.finish_if_done(self._db, alert_id, self._clock.now()):
-                    self._engine.progress(alert_id)
+                    self._progress(alert_id)
             elif due <= self._clock.now():
                 self._passes[alert_id] = asyncio.create_task(self._pass(alert_id))
             else:
-                next_at = due if next_at is None else min(next_at, due)
+                next_at = min(next_at, due)
         return next_at
 
     async def _pass(self, alert_id: int) -> None:
@@ -109,4 +129,9 @@ class AlertRunner:
             await self._clock.sleep(ERROR_PAUSE)
         finally:
             del self._passes[alert_id]
+            self._progress(alert_id)
             self._wake.set()
+
+    def _progress(self, alert_id: int) -> None:
+        if self._on_progress is not None:
+            self._on_progress(alert_id)

@@ -1,7 +1,9 @@
 /* ticker: the push service worker, served at /sw.js (scope "/").
  *
  * push                    -> show the alert ({"title","body","url","icon","image","tag","alert"})
- *                            and report a "shown" receipt
+ *                            and report a "shown" receipt, once per alert id: delivery is
+ *                            at-least-once (a crash mid-send sends a batch again), so a
+ *                            second copy of an alert already shown is dropped
  * notificationclick       -> focus a tab already on the alert's url, or open one; "clicked"
  * pushsubscriptionchange  -> subscribe again and hand the server the new subscription along
  *                            with "oldEndpoint", so it replaces the old row
@@ -19,6 +21,11 @@ const config = Object.assign({
 }, SERVER_CONFIG);
 
 const PREFS_CACHE = "ticker-push";
+// Alert ids already shown, in IndexedDB (it survives the worker being stopped between
+// pushes). Bounded: a second copy arrives within minutes, so the last SHOWN_KEEP ids do.
+const SHOWN_DB = "ticker-push";
+const SHOWN_STORE = "shown";
+const SHOWN_KEEP = 200;
 const PREFS_URL = new URL("/__ticker-push/prefs", self.location.origin).href;
 
 self.addEventListener("install", () => self.skipWaiting());
@@ -62,11 +69,81 @@ function receipt(alert, event) {
   }).catch(() => {});
 }
 
+function openShown() {
+  return new Promise((resolve, reject) => {
+    const req = indexedDB.open(SHOWN_DB, 1);
+    req.onupgradeneeded = () => {
+      // Keyed by alert id; "seq" orders them so the oldest are dropped first.
+      const store = req.result.createObjectStore(SHOWN_STORE, { keyPath: "alert" });
+      store.createIndex("seq", "seq");
+    };
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+}
+
+/** Records `alert` as shown; false when it already was. One readwrite transaction: two
+ *  copies handled at once are serialised by IndexedDB, so only one of them wins. */
+async function firstTimeShown(alert) {
+  const db = await openShown();
+  try {
+    return await new Promise((resolve, reject) => {
+      const tx = db.transaction(SHOWN_STORE, "readwrite");
+      const store = tx.objectStore(SHOWN_STORE);
+      let first = false;
+      store.get(alert).onsuccess = (e) => {
+        if (e.target.result) return;
+        first = true;
+        store.put({ alert, seq: Date.now() + Math.random() });
+        store.count().onsuccess = (c) => {
+          let extra = c.target.result - SHOWN_KEEP;
+          if (extra <= 0) return;
+          store.index("seq").openCursor().onsuccess = (cur) => {
+            const cursor = cur.target.result;
+            if (!cursor || extra-- <= 0) return;
+            cursor.delete();
+            cursor.continue();
+          };
+        };
+      };
+      tx.oncomplete = () => resolve(first);
+      tx.onerror = () => reject(tx.error);
+      tx.onabort = () => reject(tx.error);
+    });
+  } finally {
+    db.close();
+  }
+}
+
+function alertId(value) {
+  return (typeof value === "number" && Number.isSafeInteger(value) && value > 0)
+    || (typeof value === "string" && /^[0-9]{1,16}$/.test(value)) ? String(value) : null;
+}
+
+async function showOnce(p, title, options) {
+  const id = alertId(p.alert);
+  if (id !== null) {
+    let first = true;
+    // Without IndexedDB (a private window may refuse it) showing twice beats showing none.
+    try { first = await firstTimeShown(id); } catch { first = true; }
+    // A dropped copy shows nothing. Chromium tolerates that now and then (a budget of silent
+    // pushes; past it, it shows its own "updated in the background" notice), and copies are
+    // rare: at most the in-flight window of a send that a crash interrupted.
+    if (!first) return;
+  }
+  await self.registration.showNotification(title, options);
+  // "shown" only once the browser has accepted the notification.
+  await receipt(p.alert, "shown");
+}
+
 self.addEventListener("push", (event) => {
   const p = readPayload(event.data);
   // A push that shows nothing is penalised by browsers, so a broken payload still shows one.
   const title = text(p.title) || config.siteName;
-  const tag = text(p.tag);
+  const id = alertId(p.alert);
+  // One notification per alert: its own tag (a story's updates replace each other), else
+  // one made from its id, so even a copy that slipped past the record replaces the first.
+  const tag = text(p.tag) || (id !== null ? `alert-${id}` : undefined);
   const options = {
     body: text(p.body) || (text(p.title) ? undefined : "There is news: open to read it."),
     icon: safeUrl(p.icon),
@@ -75,9 +152,7 @@ self.addEventListener("push", (event) => {
     renotify: Boolean(tag),
     data: { url: safeUrl(p.url, "/"), alert: p.alert === undefined ? null : p.alert },
   };
-  // "shown" only once the browser has accepted the notification.
-  event.waitUntil(self.registration.showNotification(title, options)
-    .then(() => receipt(p.alert, "shown")));
+  event.waitUntil(showOnce(p, title, options));
 });
 
 async function focusOrOpen(url) {

@@ -11,6 +11,8 @@ from aiohttp import web
 from subscribers import alerts
 from subscribers import subscriptions as store
 from subscribers.crypto import vapid
+from subscribers.editorial import testsend
+from subscribers.editorial.preview import preview
 from subscribers.errors import (
     AlreadyFinished,
     InvalidSubscription,
@@ -126,22 +128,68 @@ def _alert_id(request: web.Request) -> int:
         raise UnknownAlert() from None  # a path that names no alert is not found
 
 
+def _alert_context(request: web.Request, push: PushService) -> dict[str, object]:
+    settings = request.app[appkeys.settings].part(PushSettings)
+    return {"topics": settings.push_topics, "now": push.clock.now()}
+
+
+def _ttl(request: web.Request) -> int:
+    return request.app[appkeys.settings].part(PushSettings).push_ttl
+
+
 async def create_alert(request: web.Request) -> web.Response:
     push, db = _push(request)
     token = await require_token(request)
     key = schemas.IdempotencyHeader.model_validate(
         {"Idempotency-Key": request.headers.get("Idempotency-Key")}).idempotency_key
-    settings = request.app[appkeys.settings].part(PushSettings)
     body = await read_body(request, AlertBody, ALERT_MAX_BYTES, code="invalid_alert",
-                           context={"topics": settings.push_topics})
-    alert_id, created = await alerts.create(db, body.value(settings.push_ttl),
+                           context=_alert_context(request, push))
+    alert_id, created = await alerts.create(db, body.value(_ttl(request)),
                                             idempotency_key=key, created_by=token.id,
-                                            now=push.clock.now())
+                                            now=push.clock.now(), actor=token.actor)
     if created:
-        push.running()[1].wake()
+        push.changed(alert_id, wake=True)
     status = await alerts.status(db, alert_id)
     return web.json_response(status, status=201 if created else 200,
                              headers={"Location": f"/api/alerts/{alert_id}"})
+
+
+async def list_alerts(request: web.Request) -> web.Response:
+    _, db = _push(request)
+    await require_token(request)
+    query = schemas.AlertsQuery.model_validate(dict(request.query), strict=False)
+    return web.json_response({"alerts": await alerts.recent(db, query.limit)},
+                             headers={"Cache-Control": "no-store"})
+
+
+async def preview_alert(request: web.Request) -> web.Response:
+    push, db = _push(request)
+    await require_token(request)
+    body = await read_body(request, AlertBody, ALERT_MAX_BYTES, code="invalid_alert",
+                           context=_alert_context(request, push))
+    alert = body.value(_ttl(request))
+    audience = await alerts.audience_size(db, alert, push.clock.now())
+    return web.json_response(preview(alert, audience), headers={"Cache-Control": "no-store"})
+
+
+async def test_alert(request: web.Request) -> web.Response:
+    push, db = _push(request)
+    engine, _ = push.running()
+    token = await require_token(request)
+    body = await read_body(request, schemas.TestSendBody, ALERT_MAX_BYTES,
+                           code="invalid_alert", context=_alert_context(request, push))
+    alert = body.alert.value(_ttl(request))
+    target = await testsend.target(db, body.endpoint, push.clock.now())
+    alert_id = await alerts.create_test(db, alert, actor=token.actor, endpoint=target.endpoint,
+                                        now=push.clock.now())
+    try:
+        outcome = await testsend.send(engine, alert, alert_id, target)
+    except BaseException:
+        await alerts.finish_test(db, alert_id, "error", push.clock.now())  # no row left open
+        raise
+    await alerts.finish_test(db, alert_id, outcome.outcome, push.clock.now())
+    answer = schemas.TestSent(alert=alert_id, status=outcome.status, outcome=outcome.outcome)
+    return web.json_response(answer.model_dump())
 
 
 async def alert_status(request: web.Request) -> web.Response:
@@ -155,13 +203,14 @@ async def alert_status(request: web.Request) -> web.Response:
 
 async def cancel_alert(request: web.Request) -> web.Response:
     push, db = _push(request)
-    await require_token(request)
+    token = await require_token(request)
     alert_id = _alert_id(request)
     if not await alerts.exists(db, alert_id):
         raise UnknownAlert()
-    if not await alerts.cancel(db, alert_id, push.clock.now()):
+    if not await alerts.cancel(db, alert_id, push.clock.now(), token.actor):
         raise AlreadyFinished()
     push.running()[1].cancel(alert_id)
+    push.changed(alert_id)
     return web.json_response(await alerts.status(db, alert_id))
 
 
@@ -171,6 +220,9 @@ def add_routes(app: web.Application) -> None:
     app.router.add_delete("/api/push/subscriptions", unsubscribe)
     app.router.add_post("/api/push/events", receipt)
     app.router.add_post("/api/alerts", create_alert)
+    app.router.add_get("/api/alerts", list_alerts)
+    app.router.add_post("/api/alerts/preview", preview_alert)
+    app.router.add_post("/api/alerts/test", test_alert)
     app.router.add_get("/api/alerts/{id}", alert_status)
     app.router.add_post("/api/alerts/{id}/cancel", cancel_alert)
     add_operations(app, *schemas.OPERATIONS)
