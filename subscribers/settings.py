@@ -61,7 +61,8 @@ class PushSettings(Part):
     push_batch_size: int = Field(default=200, ge=1, le=10_000)
     # Seconds a lease on a batch (or a claim on a retry) lasts; a live process renews it every
     # third of that. After a crash its batches are sent again once the lease has run out, so
-    # this is how long a crash can delay the rest of an alert. Longer than a request's timeout.
+    # this is how long a crash can delay the rest of an alert; renewal runs beside the sends,
+    # so a slow push service never makes a live node lose its lease.
     push_lease_seconds: float = Field(default=30.0, ge=1, le=3600)
 
     @field_validator("vapid_subject")
