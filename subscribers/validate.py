@@ -33,7 +33,7 @@ from pydantic import (
 )
 
 from subscribers import errors as _errors  # noqa: F401 (adds push codes to the table)
-from subscribers.delivery.payload import Notification, over_budget, topic_header
+from subscribers.delivery.payload import Notification, alert_topic, over_budget
 from subscribers.pushclient.endpoints import MAX_ENDPOINT_CHARS, AllowList, check_endpoint
 from ticker.errors import TickerError, custom_error, from_validation
 
@@ -342,9 +342,9 @@ class AlertIn:
     collapse: str = ""  # the RFC 8030 Topic; empty: derived from the tag
     send_at: float | None = None  # Unix seconds; None: now
 
-    def topic(self) -> str | None:
-        """The ``Topic`` header every push of this alert carries (or None)."""
-        return self.collapse or topic_header(self.tag)
+    def topic(self, alert_id: int) -> str:
+        """The ``Topic`` header every push of this alert carries (the rule: alert_topic)."""
+        return alert_topic(alert_id, self.collapse)
 
     def notification(self, alert_id: int) -> Notification:
         return Notification(self.title, self.body, self.url, self.icon, self.image, self.tag,

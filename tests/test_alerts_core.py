@@ -97,9 +97,9 @@ def test_languages_and_the_old_single_language_merge_lower_cased() -> None:
                          "language": "DE", "collapse": "storm_1",
                          "send_at": "2027-01-15T08:00:00Z"}, TOPICS, 3600, now=NOW)
     assert alert.languages == ("de", "en", "pt-br")
-    assert (alert.collapse, alert.topic(), alert.send_at) == ("storm_1", "storm_1",
+    assert (alert.collapse, alert.topic(7), alert.send_at) == ("storm_1", "storm_1",
                                                               1_800_000_000.0)
-    assert parse_alert({"title": "T", "url": "/x", "tag": "s"}, TOPICS, 60).topic() == "s"
+    assert parse_alert({"title": "T", "url": "/x", "tag": "s"}, TOPICS, 60).topic(7) == "alert-7"
 
 
 # --------------------------------------------------------------------------- preview

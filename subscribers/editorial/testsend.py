@@ -57,9 +57,7 @@ async def send(engine: Engine, alert: AlertIn, alert_id: int, to: TestTarget) ->
     headers = {"Authorization": engine.jwts.authorization(origin, key), "TTL": str(alert.ttl),
                "Urgency": alert.urgency, "Content-Encoding": "aes128gcm",
                "Content-Type": "application/octet-stream"}
-    topic = alert.topic()
-    if topic:
-        headers["Topic"] = topic
+    headers["Topic"] = alert.topic(alert_id)
     body = await engine.encryptor.encrypt(alert.notification(alert_id).encode(),
                                           _raw(to.p256dh), _raw(to.auth))
     reply = await engine.sender.post(to.endpoint, headers, body)
