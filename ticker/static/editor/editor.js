@@ -216,7 +216,7 @@ $("#test-send").addEventListener("click", async () => {
     if (!sub) sub = await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: fromB64url(key) });
     const json = sub.toJSON();
     await api("POST", "/api/push/subscriptions", {
-      subscription: { endpoint: json.endpoint, keys: json.keys }, topics: [], vapidKey: key,
+      subscription: { endpoint: json.endpoint, keys: json.keys }, vapidKey: key,
       language: (navigator.language || "en").split("-")[0],
       timezone: Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC" });
     const alert = alertBody(); delete alert.send_at;
