@@ -183,3 +183,23 @@ async def test_console_channels_are_not_published_over_http_nor_read_anonymously
                        headers=token)).status == 200
     home = await call(srv, "GET", "/")
     assert "console:" not in home.body  # the demo page's widget never asks for them
+
+
+async def test_no_password_session_id_or_csrf_token_reaches_the_log_at_debug(
+    server_factory: Any,
+) -> None:
+    srv: ServerProcess = server_factory(env={"TICKER_LOG_LEVEL": "DEBUG"})
+    add_user(srv, "eve", "editor")
+    srv.start()
+    wrong = await call(srv, "POST", "/editor/login",
+                       json_body={"name": "eve", "password": "a wrong guess here"})
+    assert wrong.status == 401
+    session = await login(srv, "eve")
+    assert (await call(srv, "GET", "/api/session", headers=session.headers())).status == 200
+    assert (await call(srv, "POST", "/editor/logout", headers=session.headers())).status == 204
+    await ws_subscribe(srv, {"Cookie": f"ticker_session={session.cookie}"})
+    srv.stop()
+    log = srv.log()
+    assert "/editor/login" in log  # the access log did record the requests
+    for secret in (PASSWORD, "a wrong guess here", session.cookie, session.csrf):
+        assert secret not in log
