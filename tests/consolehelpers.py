@@ -32,16 +32,16 @@ class Answer:
 async def call(server: ServerProcess, method: str, path: str, *, json_body: Any = None,
                headers: dict[str, str] | None = None, data: Any = None) -> Answer:
     """One request with exactly the headers given (no cookie jar: cookies are explicit)."""
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
-        async with http.request(method, server.url + path, json=json_body, data=data,
-                                headers=headers or {}, allow_redirects=False) as resp:
-            raw = await resp.read()
-            try:
-                body = json.loads(raw) if raw else None
-            except ValueError:
-                body = raw.decode(errors="replace")
-            return Answer(resp.status, dict(resp.headers), resp.headers.getall("Set-Cookie", []),
-                          body)
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http, \
+            http.request(method, server.url + path, json=json_body, data=data,
+                         headers=headers or {}, allow_redirects=False) as resp:
+        raw = await resp.read()
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw.decode(errors="replace")
+        return Answer(resp.status, dict(resp.headers), resp.headers.getall("Set-Cookie", []),
+                      body)
 
 
 @dataclass

@@ -124,7 +124,8 @@ async def test_every_secured_route_refuses_what_it_must_and_writes_nothing(
                        {**eve.headers(), "X-CSRF-Token": "wrong"}, 403, "bad_csrf")]
         for what, headers, status, code in table:
             answer = await call(srv, method.upper(), url, json_body={}, headers=headers)
-            got = answer.body.get("error", {}).get("code") if isinstance(answer.body, dict) else None
+            body = answer.body if isinstance(answer.body, dict) else {}
+            got = body.get("error", {}).get("code")
             if (answer.status, got) != (status, code):
                 failures.append(f"{method.upper()} {url} with {what}: {answer.status} {got}")
     assert failures == []
