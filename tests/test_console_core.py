@@ -119,3 +119,20 @@ async def test_users_and_sessions_on_every_database(database_url: str) -> None:
         assert [(r["name"], r["last_login_at"]) for r in listed] == [("eve", 1001.0)]
     finally:
         await db.close()
+
+
+async def test_the_purge_job_forgets_expired_sessions_and_keeps_live_ones(
+    database_url: str,
+) -> None:
+    db = await open_database(database_url)
+    try:
+        eve = await users.add_user(db, "eve", "editor", "correct horse battery", 0.0)
+        idle_one, _ = await sessions.create_session(db, eve, 0.0, max_age=10_000.0)
+        old_one, _ = await sessions.create_session(db, eve, 0.0, max_age=500.0)
+        live, _ = await sessions.create_session(db, eve, 900.0, max_age=10_000.0)
+        assert await sessions.purge_sessions(db, idle=600.0, clock=lambda: 1000.0) == 2
+        left = await db.fetchall("SELECT session_hash FROM console_sessions")
+        assert [r["session_hash"] for r in left] == [sessions.hash_session(live)]
+        assert idle_one != old_one
+    finally:
+        await db.close()

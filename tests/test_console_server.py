@@ -135,6 +135,10 @@ async def test_console_channels_on_ws_need_a_console_session(srv: ServerProcess)
     assert anonymous[1]["type"] == "subscribed" and anonymous[1]["channel"] == "headlines"
     forged = await ws_subscribe(srv, {"Cookie": "ticker_session=forged"})
     assert forged[0]["code"] == "forbidden_channel"
+    # A browser's WebSocket cannot send a bearer token; /ws asks for the console login only.
+    token = await ws_subscribe(srv, {"Authorization": f"Bearer {srv.token}",  # type: ignore[attr-defined]
+                                     "Cookie": "unrelated=1"})
+    assert token[0]["code"] == "forbidden_channel"
     session = await login(srv, "eve", address="192.0.2.9")
     allowed = await ws_subscribe(srv, {"Cookie": f"ticker_session={session.cookie}"})
     assert [(f["type"], f["channel"]) for f in allowed] == [

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -162,7 +163,20 @@ OPERATIONS = (
 )
 
 
+PURGE_MINUTES = 30
+
+
+async def _purge_ctx(app: web.Application) -> AsyncIterator[None]:
+    # After the scheduler's own context (create_app appends that first).
+    idle = app[appkeys.settings].console.session_idle_minutes * 60
+    app[appkeys.scheduler].add_job(sessions.purge_sessions, "interval", minutes=PURGE_MINUTES,
+                                   args=(app[appkeys.database], idle), id="console-sessions",
+                                   coalesce=True, max_instances=1)
+    yield
+
+
 def setup(app: web.Application) -> None:
+    app.cleanup_ctx.append(_purge_ctx)
     app.router.add_post("/editor/login", login)
     app.router.add_post("/editor/logout", logout)
     app.router.add_get("/api/session", session)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ticker.storage.database import Executor
@@ -86,3 +88,10 @@ async def end_session(db: Executor, value: str) -> bool:
 async def purge_expired(db: Executor, now: float, idle: float) -> int:
     return await db.execute(
         "DELETE FROM console_sessions WHERE expires_at <= ? OR seen_at <= ?", (now, now - idle))
+
+
+async def purge_sessions(db: Executor, idle: float,
+                         clock: Callable[[], float] = time.time) -> int:
+    """The scheduled job: forget sessions nobody can use any more (a lookup would delete
+    each anyway; this keeps the table small when their cookies never come back)."""
+    return await purge_expired(db, clock(), idle)

@@ -87,7 +87,8 @@ async def sse_handler(request: web.Request) -> web.StreamResponse:
     settings = app[appkeys.settings]
     metrics = app[appkeys.metrics]
     frame = subscribe_frame(request, hub)
-    private = any(is_private(n) for n in frame["channels"]) and await may_read_console(request)
+    private = any(is_private(n) for n in frame["channels"]) and await may_read_console(
+        request, bearer=True)
     transport = request.transport
     if transport is None:  # the client is already gone
         return web.Response(status=204)

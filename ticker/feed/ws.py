@@ -44,7 +44,7 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
     require_upgrade(request)
     # Asked once, at the upgrade: a same-origin page's WebSocket carries the console cookie.
     # Readers send none and cost no lookup.
-    private = bool(request.cookies) and await may_read_console(request)
+    private = bool(request.cookies) and await may_read_console(request, bearer=False)
     app = request.app
     settings = app[appkeys.settings]
     metrics = app[appkeys.metrics]

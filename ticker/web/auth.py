@@ -78,11 +78,13 @@ async def _from_bearer(request: web.Request, header: str) -> TokenInfo:
     return info
 
 
-async def may_read_console(request: web.Request) -> bool:
+async def may_read_console(request: web.Request, *, bearer: bool) -> bool:
     """Whether the request may subscribe to ``console:*`` channels: a live console session,
-    or (for programs reading /sse) an editor or admin bearer token."""
+    or, when ``bearer`` (programs reading /sse), an editor or admin bearer token."""
     if await console_session(request) is not None:
         return True
+    if not bearer:
+        return False
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     return scheme.lower() == "bearer" and await verify_token(
