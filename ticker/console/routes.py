@@ -41,6 +41,12 @@ LOGIN_MAX_BYTES = 4096
 _FORM = "application/x-www-form-urlencoded"
 
 
+def see_other(location: str) -> web.Response:
+    """A form's answer: back to the page (a Response: returning aiohttp's HTTPSeeOther is
+    deprecated, raising it would skip the cookie)."""
+    return web.Response(status=303, headers={"Location": location})
+
+
 def client(request: web.Request) -> str:
     trusted = request.app[appkeys.trusted_proxies]
     return client_address(request.remote, request.headers.getall("X-Forwarded-For", []), trusted)
@@ -99,7 +105,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         await audit.record(db, "anonymous", "user.login_failed", f"user:{body.name[:64]}", now,
                            {"address": address})
         if from_form:
-            raise web.HTTPSeeOther("/editor?login=failed")
+            return see_other("/editor?login=failed")
         raise LoginFailed()
     max_age = app[appkeys.settings].console.session_max_hours * 3600
     value, csrf = await sessions.create_session(db, user.id, now, max_age)
@@ -107,7 +113,7 @@ async def login(request: web.Request) -> web.StreamResponse:
                        {"address": address})
     resp: web.StreamResponse
     if from_form:
-        resp = web.HTTPSeeOther("/editor")
+        resp = see_other("/editor")
     else:
         resp = web.json_response(_session_answer(user.name, user.role, csrf))
     _set_cookie(request, resp, value)
@@ -121,8 +127,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
         raise InvalidToken("Logging out ends a console session; there is none here.")
     await sessions.end_session(request.app[appkeys.database],
                                request.cookies.get(sessions.COOKIE, ""))
-    resp: web.StreamResponse = (web.HTTPSeeOther("/editor")
-                                if request.content_type == _FORM else web.Response(status=204))
+    resp = see_other("/editor") if request.content_type == _FORM else web.Response(status=204)
     resp.del_cookie(sessions.COOKIE, path="/")
     return resp
 
