@@ -91,11 +91,14 @@ def test_a_password_hash_is_argon2id_and_matches_only_its_password() -> None:
 async def test_users_and_sessions_on_every_database(database_url: str) -> None:
     db = await open_database(database_url)
     try:
-        eve = await users.add_user(db, "eve", "editor", "correct horse battery", 1000.0)
+        password_hash = await users.hashed("correct horse battery")
+        eve = await users.add_user(db, "eve", "editor", password_hash, 1000.0)
         with pytest.raises(users.UserError, match="already exists"):
-            await users.add_user(db, "eve", "admin", "correct horse battery", 1000.0)
+            await users.add_user(db, "eve", "admin", password_hash, 1000.0)
         with pytest.raises(users.UserError, match="role"):
-            await users.add_user(db, "bob", "root", "correct horse battery", 1000.0)
+            await users.add_user(db, "bob", "root", password_hash, 1000.0)
+        with pytest.raises(users.UserError, match="hash"):
+            await users.add_user(db, "bob", "editor", "correct horse battery", 1000.0)
         assert await users.authenticate(db, "eve", "wrong password!!", 1001.0) is None
         assert await users.authenticate(db, "nobody", "correct horse battery", 1001.0) is None
         user = await users.authenticate(db, "eve", "correct horse battery", 1001.0)
@@ -126,7 +129,7 @@ async def test_the_purge_job_forgets_expired_sessions_and_keeps_live_ones(
 ) -> None:
     db = await open_database(database_url)
     try:
-        eve = await users.add_user(db, "eve", "editor", "correct horse battery", 0.0)
+        eve = await users.add_user(db, "eve", "editor", await users.hashed("x" * 12), 0.0)
         idle_one, _ = await sessions.create_session(db, eve, 0.0, max_age=10_000.0)
         old_one, _ = await sessions.create_session(db, eve, 0.0, max_age=500.0)
         live, _ = await sessions.create_session(db, eve, 900.0, max_age=10_000.0)

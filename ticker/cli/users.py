@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import re
 import sys
 import time
 from datetime import UTC, datetime
@@ -52,17 +53,15 @@ def read_password(from_stdin: bool) -> str:
 
 
 async def _add(args: argparse.Namespace, settings: Settings) -> int:
-    import re
-
     if not re.match(users.NAME_PATTERN, args.name):
         raise CliError("a name is lower-case letters, digits and ._- (64 at most)")
     password = read_password(args.password_stdin)
-    users.check_password(password)
+    password_hash = await users.hashed(password)
     db = await open_database(settings.storage.database_url_resolved)
     try:
         now = time.time()
         async with db.transaction() as tx:
-            await users.add_user(tx, args.name, args.role, password, now)
+            await users.add_user(tx, args.name, args.role, password_hash, now)
             await audit.record(tx, ACTOR, "user.add", f"user:{args.name}", now,
                                {"role": args.role})
     finally:

@@ -48,8 +48,9 @@ async def add_user(request: web.Request) -> web.Response:
     body = await read_body(request, schemas.UserBody, BODY_MAX_BYTES)
     db, now = request.app[appkeys.database], time.time()
     try:
+        password_hash = await users.hashed(body.password)
         async with db.transaction() as tx:
-            user_id = await users.add_user(tx, body.name, body.role, body.password, now)
+            user_id = await users.add_user(tx, body.name, body.role, password_hash, now)
             await audit.record(tx, admin.actor, "user.add", f"user:{body.name}", now,
                                {"role": body.role})
     except users.UserError as exc:

@@ -64,12 +64,19 @@ def _user(row: dict[str, Any]) -> User:
     return User(int(row["id"]), str(row["name"]), str(row["role"]), row["disabled_at"] is not None)
 
 
-async def add_user(db: Executor, name: str, role: str, password: str, now: float) -> int:
+async def hashed(password: str) -> str:
+    """``hash_password`` off the event loop: argon2 takes tens of milliseconds of CPU by
+    design (and releases the GIL). Call it before opening a transaction, so the database's
+    one writer is not held while it runs."""
+    return await asyncio.to_thread(hash_password, password)
+
+
+async def add_user(db: Executor, name: str, role: str, password_hash: str, now: float) -> int:
+    """Add a user with a hash from :func:`hashed` (never a clear password)."""
     if role not in ROLES:
         raise UserError(f"role must be one of {', '.join(ROLES)}")
-    # argon2 takes tens of milliseconds of CPU by design: off the event loop (it releases
-    # the GIL), like every hash and verification here.
-    password_hash = await asyncio.to_thread(hash_password, password)
+    if not password_hash.startswith("$argon2id$"):
+        raise UserError("a user is added with the argon2id hash of their password")
     if await db.fetchone("SELECT id FROM console_users WHERE name = ?", (name,)):
         raise UserError(f"a user named {name!r} already exists")
     return await db.insert(
