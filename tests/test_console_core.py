@@ -139,3 +139,18 @@ async def test_the_purge_job_forgets_expired_sessions_and_keeps_live_ones(
         assert idle_one != old_one
     finally:
         await db.close()
+
+
+def test_buckets_stay_bounded_and_keep_a_busy_key_over_refilled_ones() -> None:
+    b = Buckets(2, 900.0, max_keys=4)
+    assert b.take("eve", 0.0) and b.take("eve", 0.0)  # eve's bucket is empty now
+    for i in range(3):
+        assert b.take(f"old{i}", 0.0)
+    # Much later the old ones have refilled (forgettable); eve was just emptied again.
+    assert b.take("eve", 900.0) and b.take("eve", 900.0)
+    assert b.take("new", 900.0)
+    assert not b.take("eve", 900.0)  # eve's count survived making room
+    assert len(b._buckets) <= 4
+    for i in range(10):  # a flood of fresh names: memory stays bounded
+        b.take(f"flood{i}", 901.0)
+    assert len(b._buckets) <= 4

@@ -16,6 +16,7 @@ class Buckets:
 
     attempts: int
     window: float
+    max_keys: int = MAX_KEYS
     _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)  # (tokens, t)
 
     def _tokens(self, key: str, now: float) -> float:
@@ -26,10 +27,21 @@ class Buckets:
         tokens = self._tokens(key, now)
         if tokens < 1.0:
             return False
-        if len(self._buckets) >= MAX_KEYS and key not in self._buckets:
-            self._buckets.clear()  # a flood of keys: forgetting beats growing without bound
+        if len(self._buckets) >= self.max_keys and key not in self._buckets:
+            self._forget(now)
         self._buckets[key] = (tokens - 1.0, now)
         return True
+
+    def _forget(self, now: float) -> None:
+        """Make room: buckets that have refilled hold nothing worth keeping; if a flood of
+        names left none such, the least recently used half goes (bounded memory beats a
+        perfect count; the per-address limit still holds the flood back)."""
+        for key in [k for k in self._buckets if self._tokens(k, now) >= self.attempts]:
+            del self._buckets[key]
+        if len(self._buckets) >= self.max_keys:
+            oldest = sorted(self._buckets, key=lambda k: self._buckets[k][1])
+            for key in oldest[:len(oldest) // 2 + 1]:
+                del self._buckets[key]
 
     def retry_after(self, key: str, now: float) -> float:
         return max(0.0, (1.0 - self._tokens(key, now)) * self.window / self.attempts)
