@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -138,3 +139,68 @@ async def compose_for_the_picture(page: Any) -> None:
     await expect(page.locator("#budget")).not_to_have_text("Type a title to see the budget.",
                                                            timeout=TIMEOUT_MS)
     await page.evaluate("window.scrollTo(0, 0)")
+
+
+async def logged_in(browser: Browser, srv: ServerProcess, name: str, password: str) -> Any:
+    context = await browser.new_context(**VIEWPORTS["desktop"])
+    page = await context.new_page()
+    await page.goto(srv.url + "/editor")
+    await page.fill("#login-form input[name=name]", name)
+    await page.fill("#login-form input[name=password]", password)
+    await page.click("#login-form button[type=submit]")
+    await expect(page.locator("#console")).to_be_visible(timeout=TIMEOUT_MS)
+    return context, page
+
+
+async def test_sending_to_everyone_asks_first_then_sends_one_alert(
+    browser: Browser, srv: ServerProcess,
+) -> None:
+    context, page = await logged_in(browser, srv, "eve", PASSWORD)
+    try:
+        await page.fill("#compose-form input[name=title]", "Polls close at 10 pm")
+        await page.fill("#compose-form input[name=url]", "https://news.example/polls")
+        await page.click("#send")
+        await expect(page.locator("#confirm")).to_be_visible(timeout=TIMEOUT_MS)
+        await expect(page.locator("#compose-status")).to_have_text("")  # nothing sent yet
+        await page.click("#confirm-yes")
+        status = page.locator("#compose-status")
+        await expect(status).to_have_text(re.compile(r"^Alert \d+: "), timeout=TIMEOUT_MS)
+        alert_id = int(re.findall(r"\d+", await status.text_content() or "")[0])
+        token = srv.create_token("editor", "check")
+        async with aiohttp.ClientSession() as http, http.get(
+                f"{srv.url}/api/alerts/{alert_id}",
+                headers={"Authorization": f"Bearer {token}"}) as resp:
+            alert = await resp.json()
+        assert (alert["title"], alert["url"], alert["topics"]) == (
+            "Polls close at 10 pm", "https://news.example/polls", [])
+        await expect(page.locator(f'[data-alert="{alert_id}"]')).to_be_visible()
+    finally:
+        await context.close()
+
+
+async def test_an_admin_creates_a_token_shown_once_adds_a_user_and_reads_the_audit_log(
+    browser: Browser, srv: ServerProcess,
+) -> None:
+    add_user(srv, "ada", "admin")
+    context, page = await logged_in(browser, srv, "ada", PASSWORD)
+    try:
+        await expect(page.locator("#admin")).to_be_visible()
+        await page.fill("#token-form input[name=name]", "wire-service")
+        await page.click("#token-form button[type=submit]")
+        shown = page.locator("#token-value")
+        await expect(shown).to_contain_text("tk_", timeout=TIMEOUT_MS)
+        value = re.findall(r"tk_\S+", await shown.text_content() or "")[0]
+        await expect(page.locator("#tokens-list")).to_contain_text("wire-service")
+        assert value not in await page.locator("#tokens-list").text_content()
+        await page.fill("#user-form input[name=name]", "zoe")
+        await page.fill("#user-form input[name=password]", "zoe's long password")
+        await page.click("#user-form button[type=submit]")
+        await expect(page.locator("#users-list")).to_contain_text("zoe", timeout=TIMEOUT_MS)
+        audit = page.locator("#audit-list")
+        await expect(audit).to_contain_text("user.add user:zoe", timeout=TIMEOUT_MS)
+        await expect(audit).to_contain_text("token.create token:wire-service")
+        await expect(audit).to_contain_text("user.login user:ada")
+        out = srv.cli("users", "list").stdout
+        assert "\tzoe\t" in out
+    finally:
+        await context.close()
