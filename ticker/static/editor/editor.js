@@ -220,8 +220,9 @@ $("#test-send").addEventListener("click", async () => {
       language: (navigator.language || "en").split("-")[0],
       timezone: Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC" });
     const alert = alertBody(); delete alert.send_at;
-    await api("POST", "/api/alerts/test", { alert, endpoint: json.endpoint });
-    say("#compose-status", "Test sent to this browser.", "good");
+    const sent = await api("POST", "/api/alerts/test", { alert, endpoint: json.endpoint });
+    say("#compose-status", "Test sent to this browser" +
+        (sent && sent.outcome ? ` (${sent.outcome}).` : "."), "good");
   } catch (err) {
     say("#compose-status", err.status === 404 ? "Test-send is not available on this server." : err.message, "bad");
   }
@@ -229,7 +230,7 @@ $("#test-send").addEventListener("click", async () => {
 
 // --------------------------------------------------------------------------- alerts
 
-const FINAL = new Set(["done", "cancelled"]);
+const FINAL = new Set(["done", "cancelled", "expired"]);
 
 function alertRow(a) {
   const c = a.counts || {};
