@@ -111,8 +111,12 @@ def test_one_rule_decides_what_a_channel_name_is(name: str, ok: bool) -> None:
 
 
 def test_the_registry_knows_the_kinds_and_every_source_name_makes_a_channel_name() -> None:
-    assert names.feed_channels(["covid19"]) == ["clock", "headlines", "breaking", "data:covid19"]
-    assert [names.is_latest(n) for n in names.feed_channels(["x"])] == [True, False, True, True]
+    assert names.feed_channels(["covid19"]) == ["clock", "headlines", "breaking",
+                                                "console:alerts", "data:covid19"]
+    assert [names.is_latest(n) for n in names.feed_channels(["x"])] == [
+        True, False, True, False, True]
+    assert [names.is_private(n) for n in names.feed_channels(["x"])] == [
+        False, False, False, True, False]
     longest = "s" * 59
     assert names.SOURCE_NAME_RE.match(longest) and not names.SOURCE_NAME_RE.match(longest + "s")
     assert names.is_channel_name(names.data_channel(longest))

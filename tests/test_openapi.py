@@ -34,7 +34,8 @@ from ticker.web.openapi import described
 
 # Routes that are pages or scripts for browsers (or the document itself), not API.
 NOT_API = {("GET", "/"), ("GET", "/widget.js"), ("GET", "/push.js"), ("GET", "/sw.js"),
-           ("GET", "/openapi.json")}
+           ("GET", "/openapi.json"), ("GET", "/editor"), ("GET", "/editor/editor.js"),
+           ("GET", "/editor/editor.css")}
 TOPICS = ("breaking", "news", "sport", "business", "culture")  # the default push_topics
 EXAMPLES = 30
 

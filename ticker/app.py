@@ -14,8 +14,11 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from subscribers.settings import PushSettings
 from subscribers.setup import setup_push
 from ticker import appkeys
+from ticker.console import admin, page, routes
+from ticker.console.limits import Buckets, LoginLimits
 from ticker.errors import error_middleware
 from ticker.feed import names, sse, ws
 from ticker.feed.channels import Hub, deliver_each
@@ -129,6 +132,11 @@ def create_app(settings: Settings) -> web.Application:
     app[appkeys.health_checks]["sources"] = lambda: sources_health(states, sample_note)
     app[appkeys.started_at] = datetime.now(UTC)
     app[appkeys.trusted_proxies] = parse_networks(settings.server.trusted_proxies)
+    window = 15 * 60.0  # the login limits' window (see ConsoleSettings)
+    app[appkeys.login_limits] = LoginLimits(
+        Buckets(settings.console.login_attempts_per_account, window),
+        Buckets(settings.console.login_attempts_per_address, window))
+    app[appkeys.push_topics] = settings.part(PushSettings).push_topics
     app.cleanup_ctx.extend([_database_ctx, _http_client_ctx, _scheduler_ctx,
                            _heartbeat_ctx, _fanout_ctx])
     app.on_shutdown.append(_on_shutdown)
@@ -139,6 +147,9 @@ def create_app(settings: Settings) -> web.Application:
     pages.setup(app)
     health.setup(app)
     openapi.setup(app)
+    routes.setup(app)  # the console: login, session, its page, admin routes
+    admin.setup(app)
+    page.setup(app)
     # The one place the platform plugs Web Push in: /push.js, /sw.js, /api/push/*,
     # /api/alerts*, its tables, metrics, VAPID keys and delivery.
     setup_push(app)

@@ -12,6 +12,7 @@ from aiohttp import web
 if TYPE_CHECKING:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+    from ticker.console.limits import LoginLimits
     from ticker.feed.channels import Hub
     from ticker.feed.connections import Connections
     from ticker.feed.publisher import Publisher
@@ -39,6 +40,10 @@ http_client = web.AppKey("http_client", aiohttp.ClientSession)
 health_checks: web.AppKey[dict[str, Callable[[], dict[str, Any]]]] = web.AppKey("health_checks")
 # The data sources' poll state by source name (ETag, last good values, stale flag).
 source_states: web.AppKey[dict[str, SourceState]] = web.AppKey("source_states")
+# The console's login attempt limits (per account, per address), in memory.
+login_limits: web.AppKey[LoginLimits] = web.AppKey("login_limits")
+# The push topics the console offers (set where push is plugged in; () without push).
+push_topics: web.AppKey[tuple[str, ...]] = web.AppKey("push_topics")
 started_at = web.AppKey("started_at", datetime)
 # settings.server.trusted_proxies, parsed once (see ticker.web.clientaddr).
 trusted_proxies: web.AppKey[tuple[Network, ...]] = web.AppKey("trusted_proxies")

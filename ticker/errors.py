@@ -23,6 +23,8 @@ The tree (``subscribers`` adds the ones marked *)::
     ├── UnsupportedMediaType         unsupported_media_type 415
     ├── InvalidToken                 unauthorized         401
     ├── Forbidden                    forbidden            403
+    │   └── BadCsrf                  bad_csrf             403
+    ├── LoginFailed                  login_failed         401
     ├── NotFound                     not_found            404
     │   ├── UnknownChannel           unknown_channel      404
     │   ├── UnknownAlert *           unknown_alert        404
@@ -83,9 +85,13 @@ add_kinds(
     ErrorKind("body_too_large", 413, "The request body is too large."),
     ErrorKind("uri_too_long", 414, "The request line (path and query) is over 8 KB."),
     ErrorKind("header_too_large", 431, "A request header is over 8 KB, or there are too many."),
-    ErrorKind("unauthorized", 401, "A valid 'Authorization: Bearer <token>' header is required."),
+    ErrorKind("unauthorized", 401, "A valid 'Authorization: Bearer <token>' header, or a console "
+                                   "login, is required."),
     ErrorKind("bad_signature", 401, "The request signature does not match."),
     ErrorKind("forbidden", 403, "This token's role may not do that."),
+    ErrorKind("bad_csrf", 403, "A request made with the console's session cookie must carry "
+                               "its CSRF token (header X-CSRF-Token, or form field csrf)."),
+    ErrorKind("login_failed", 401, "The name or the password is wrong."),
     ErrorKind("not_found", 404, "There is nothing here."),
     ErrorKind("unknown_channel", 404, "There is no such channel."),
     ErrorKind("method_not_allowed", 405, "That method is not allowed here."),
@@ -99,6 +105,7 @@ add_kinds(
     ErrorKind("unknown_type", 400, "Unknown message type."),
     ErrorKind("slow_consumer", 400, "The client did not keep up and was disconnected."),
     ErrorKind("too_many_errors", 400, "More errors in one frame than are sent one by one."),
+    ErrorKind("forbidden_channel", 403, "Channels named console:* need a console login."),
 )
 
 
@@ -166,6 +173,14 @@ class InvalidToken(TickerError):
 
 class Forbidden(TickerError):
     code = "forbidden"
+
+
+class BadCsrf(Forbidden):
+    code = "bad_csrf"
+
+
+class LoginFailed(TickerError):
+    code = "login_failed"
 
 
 class NotFound(TickerError):

@@ -245,6 +245,20 @@ class ClientSettings(Section):
         return _http_url_or_empty("url", value)
 
 
+class ConsoleSettings(Section):
+    """Editors' logins to the ``/editor`` console."""
+
+    # A session ends after this long without a request (a phone left on a desk), and in any
+    # case this long after its login: a stolen cookie does not live for ever.
+    session_idle_minutes: float = Field(default=60.0, ge=1, le=7 * 24 * 60)
+    session_max_hours: float = Field(default=12.0, ge=0.1, le=30 * 24)
+    # Login attempts allowed per account, and per client address, in 15 minutes (token
+    # buckets: the allowance comes back gradually). An account's limit stops guessing one
+    # password from many addresses; an address's, one address trying many accounts.
+    login_attempts_per_account: int = Field(default=10, ge=1, le=10_000)
+    login_attempts_per_address: int = Field(default=50, ge=1, le=100_000)
+
+
 class SourceSettings(Section):
     """One data-ticker source, polled on a schedule and published on ``data:<name>``."""
 
@@ -291,6 +305,7 @@ class Settings(BaseSettings):
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     feed: FeedSettings = Field(default_factory=FeedSettings)
     client: ClientSettings = Field(default_factory=ClientSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     sources: tuple[SourceSettings, ...] = ()
 
     # Warnings from loading (a contract name this version ignores), for the CLI to print.

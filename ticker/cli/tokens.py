@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import time
 from typing import Any
 
+from ticker import audit
 from ticker.settings import Settings
 from ticker.storage import open_database
 from ticker.web import tokens
@@ -31,7 +33,11 @@ def register(sub: Any) -> None:
 async def _create(args: argparse.Namespace, settings: Settings) -> int:
     db = await open_database(settings.storage.database_url_resolved)
     try:
-        print(await tokens.create_token(db, args.name, args.role))
+        async with db.transaction() as tx:
+            value = await tokens.create_token(tx, args.name, args.role)
+            await audit.record(tx, "cli", "token.create", f"token:{args.name.strip()}",
+                               time.time(), {"role": args.role})
+        print(value)
     finally:
         await db.close()
     return 0
@@ -51,8 +57,10 @@ async def _list(settings: Settings) -> int:
 async def _revoke(args: argparse.Namespace, settings: Settings) -> int:
     db = await open_database(settings.storage.database_url_resolved)
     try:
-        if not await tokens.revoke_token(db, args.id):
-            raise ValueError(f"no active token with id {args.id}")
+        async with db.transaction() as tx:
+            if not await tokens.revoke_token(tx, args.id):
+                raise ValueError(f"no active token with id {args.id}")
+            await audit.record(tx, "cli", "token.revoke", f"token:{args.id}", time.time())
     finally:
         await db.close()
     return 0

@@ -23,11 +23,18 @@ SOURCE_NAME_RE = re.compile(SOURCE_NAME_PATTERN + r"\Z")
 
 # The built-in channels and whether each is a "latest" channel (hands its current value to
 # every new subscriber) rather than a stream that starts new subscribers at the head.
-BUILTIN: dict[str, bool] = {"clock": True, "headlines": False, "breaking": True}
+BUILTIN: dict[str, bool] = {"clock": True, "headlines": False, "breaking": True,
+                            "console:alerts": False}
+# Channels only a console login may subscribe to (alert status objects for the editors).
+PRIVATE_PREFIX = "console:"
 
 
 def is_channel_name(name: str) -> bool:
     return CHANNEL_RE.match(name) is not None
+
+
+def is_private(name: str) -> bool:
+    return name.startswith(PRIVATE_PREFIX)
 
 
 def data_channel(source: str) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 from ticker.feed import wire
 from ticker.feed.channels import Hub, Message, Position, Sink
 from ticker.feed.names import CHANNEL_RE as CHANNEL_RE  # re-exported: older importers
+from ticker.feed.names import is_private
 
 MAX_CHANNELS_PER_SESSION = 64
 # Error frames are capped so that a client cannot make the server send more error bytes than
@@ -107,11 +108,13 @@ class Session:
     it: ``/ws`` feeds it every client frame, ``/sse`` one subscribe built from its query."""
 
     # One per open connection: slots keep the idle footprint small (10,000 per node).
-    __slots__ = ("_bucket", "_errors", "_now", "_wall_ms", "channels", "hub", "sink")
+    __slots__ = ("_bucket", "_errors", "_now", "_wall_ms", "channels", "hub", "private", "sink")
 
     def __init__(self, hub: Hub, sink: Sink, *, rate: float, now: Callable[[], float],
-                 wall_ms: Callable[[], int]) -> None:
+                 wall_ms: Callable[[], int], private: bool = False) -> None:
         self.hub = hub
+        # Whether ``console:*`` channels may be subscribed (the transport checked the login).
+        self.private = private
         self.sink = sink
         self.channels: set[str] = set()
         self._now = now
@@ -199,6 +202,10 @@ class Session:
                 continue
             if self.hub.get(name) is None:
                 reply.error("unknown_channel", f"There is no channel {name!r}.", channel=name)
+                continue
+            if is_private(name) and not self.private:
+                reply.error("forbidden_channel", f"Channel {name!r} needs a console login.",
+                            channel=name)
                 continue
             if name not in self.channels and len(self.channels) >= MAX_CHANNELS_PER_SESSION:
                 reply.error("invalid_request", "Too many channels on one connection.",

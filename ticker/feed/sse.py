@@ -32,7 +32,9 @@ from ticker import appkeys
 from ticker.errors import ApiError
 from ticker.feed.channels import Hub, Position
 from ticker.feed.connections import SseConnection
+from ticker.feed.names import is_private
 from ticker.feed.session import MAX_CHANNELS_PER_SESSION, Session, wall_ms
+from ticker.web.auth import may_read_console
 
 log = logging.getLogger("ticker.feed.sse")
 
@@ -85,13 +87,15 @@ async def sse_handler(request: web.Request) -> web.StreamResponse:
     settings = app[appkeys.settings]
     metrics = app[appkeys.metrics]
     frame = subscribe_frame(request, hub)
+    private = any(is_private(n) for n in frame["channels"]) and await may_read_console(
+        request, bearer=True)
     transport = request.transport
     if transport is None:  # the client is already gone
         return web.Response(status=204)
     conn = SseConnection(transport, request.version >= (1, 1), settings.feed.ws_send_buffer_bytes,
                          metrics)
     session = conn.session = Session(hub, conn, rate=settings.feed.ws_max_client_rate,
-                                     now=time.monotonic, wall_ms=wall_ms)
+                                     now=time.monotonic, wall_ms=wall_ms, private=private)
     # Subscribing and queueing the replay are one step: whatever is published while the
     # headers go out waits behind it in the connection (see SseConnection).
     reply = session.dispatch(frame)

@@ -24,6 +24,7 @@ from ticker.errors import ApiError
 from ticker.feed import wire
 from ticker.feed.connections import Connections, WsConnection
 from ticker.feed.session import Reply, Session, wall_ms
+from ticker.web.auth import may_read_console
 
 log = logging.getLogger("ticker.feed.ws")
 
@@ -41,6 +42,9 @@ def require_upgrade(request: web.Request) -> None:
 
 async def ws_handler(request: web.Request) -> web.StreamResponse:
     require_upgrade(request)
+    # Asked once, at the upgrade: a same-origin page's WebSocket carries the console cookie.
+    # Readers send none and cost no lookup.
+    private = bool(request.cookies) and await may_read_console(request, bearer=False)
     app = request.app
     settings = app[appkeys.settings]
     metrics = app[appkeys.metrics]
@@ -59,7 +63,7 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
         return ws
     conn = WsConnection(ws, transport, settings.feed.ws_send_buffer_bytes, metrics)
     session = Session(app[appkeys.hub], conn, rate=settings.feed.ws_max_client_rate,
-                      now=time.monotonic, wall_ms=wall_ms)
+                      now=time.monotonic, wall_ms=wall_ms, private=private)
     conn.session = session
     conns.ws[conn] = None
     metrics.connections.labels("ws").inc()

@@ -49,6 +49,29 @@ MIGRATIONS = (
         )""",
         "CREATE INDEX audit_log_at ON audit_log (at)",
     )),
+    # Console logins (ticker.console): people, not programs. A password is only ever stored
+    # as its argon2id hash; a session only as the SHA-256 of its cookie's random id.
+    Migration(7, "console users and sessions", (
+        """CREATE TABLE console_users (
+            id {pk},
+            name TEXT NOT NULL UNIQUE,
+            role TEXT NOT NULL CHECK (role IN ('editor', 'admin')),
+            password_hash TEXT NOT NULL,
+            created_at {float} NOT NULL,
+            disabled_at {float},
+            last_login_at {float}
+        )""",
+        """CREATE TABLE console_sessions (
+            id {pk},
+            session_hash TEXT NOT NULL UNIQUE,
+            user_id BIGINT NOT NULL REFERENCES console_users (id),
+            csrf TEXT NOT NULL,
+            created_at {float} NOT NULL,
+            seen_at {float} NOT NULL,
+            expires_at {float} NOT NULL
+        )""",
+        "CREATE INDEX console_sessions_user ON console_sessions (user_id)",
+    )),
 )
 
 

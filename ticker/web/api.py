@@ -14,6 +14,7 @@ from ticker.errors import (
     read_bytes,
 )
 from ticker.feed.items import PublishBody, publish_body, server_fed
+from ticker.feed.names import is_private
 from ticker.web import schemas
 from ticker.web.auth import require_token
 from ticker.web.openapi import Operation, add_operations
@@ -33,7 +34,7 @@ def _channel(request: web.Request) -> str:
 async def publish_message(request: web.Request) -> web.Response:
     name = _channel(request)
     await require_token(request)
-    if server_fed(name):
+    if server_fed(name) or is_private(name):
         raise InvalidMessage(f"Channel {name!r} is fed by the server and cannot be "
                              "published to.")
     raw = await read_bytes(request, request.app[appkeys.settings].feed.publish_max_bytes)
@@ -50,6 +51,8 @@ async def publish_message(request: web.Request) -> web.Response:
 async def channel_history(request: web.Request) -> web.Response:
     """Recent messages, for a client told ``recovered: false`` (or starting afresh)."""
     name = _channel(request)
+    if is_private(name):
+        await require_token(request)
     query = schemas.HistoryQuery.model_validate(dict(request.query))
     channel = request.app[appkeys.hub].channels[name]
     # Public and read-only: widgets embedded on other sites fetch it cross-origin.
@@ -61,7 +64,7 @@ async def channel_history(request: web.Request) -> web.Response:
 
 OPERATIONS = (
     Operation("POST", "/api/channels/{channel}/messages", "Publish a ticker item",
-              description="`clock` and `data:*` are fed by the server (400 "
+              description="`clock`, `data:*` and `console:*` are fed by the server (400 "
                           "`invalid_message`); `headlines` needs a title; `breaking` "
                           "takes a title, or `{\"clear\": true}` to hide the banner.",
               auth=True, ok=201, body=PublishBody, answer=schemas.Published,
@@ -70,7 +73,9 @@ OPERATIONS = (
     Operation("GET", "/api/channels/{channel}/messages", "Recent messages of a channel",
               answer=schemas.History, tags=("channels",),
               params=(("path", schemas.ChannelPath), ("query", schemas.HistoryQuery)),
-              errors=("invalid_request", "invalid_channel", "unknown_channel")),
+              description="`console:*` channels need an editor token or console login.",
+              errors=("invalid_request", "invalid_channel", "unknown_channel",
+                      "unauthorized")),
 )
 
 

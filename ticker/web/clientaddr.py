@@ -46,3 +46,14 @@ def client_address(peer: str | None, forwarded_for: Sequence[str],
         if not _trusted(hop, trusted):
             return hop
     return hops[0] if hops else peer
+
+
+def request_scheme(peer: str | None, scheme: str, forwarded_proto: Sequence[str],
+                   trusted: Sequence[Network]) -> str:
+    """``http`` or ``https`` as the client used it: the socket's ``scheme``, unless the
+    peer is a trusted proxy that says otherwise in ``X-Forwarded-Proto`` (its first value:
+    the proxy nearest the client wrote it)."""
+    if peer is None or not _trusted(peer, trusted):
+        return scheme
+    values = [v.strip().lower() for value in forwarded_proto for v in value.split(",")]
+    return values[0] if values and values[0] in ("http", "https") else scheme

@@ -50,6 +50,8 @@ class Operation:
             implied += ["bad_json", "body_too_large", "unsupported_media_type"]
         if self.auth:
             implied.append("unauthorized")
+            if self.method.upper() not in ("GET", "HEAD", "OPTIONS"):
+                implied.append("bad_csrf")  # a console session cookie without its token
         return tuple(dict.fromkeys([*self.errors, *implied]))
 
     def statuses(self) -> set[int]:
@@ -119,7 +121,7 @@ def _operation(op: Operation, refs: Mapping[Any, dict[str, Any]]) -> dict[str, A
     if op.tags:
         doc["tags"] = list(op.tags)
     if op.auth:
-        doc["security"] = [{"bearer": []}]
+        doc["security"] = [{"bearer": []}, {"session": []}]
     params = [p for where, model in op.params for p in parameters(where, model)]
     if params:
         doc["parameters"] = params
@@ -155,7 +157,11 @@ def document(operations: list[Operation]) -> dict[str, Any]:
                                 "Errors are `{\"error\": {\"code\", \"message\"}}`."},
         "paths": dict(sorted(paths.items())),
         "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "ticker_session",
+                            "description": "A console login (POST /editor/login); unsafe "
+                                           "methods also need the X-CSRF-Token header."}},
             "schemas": dict(sorted(defs.get("$defs", {}).items())),
         },
     }
@@ -200,7 +206,8 @@ PLATFORM = (
                           "`MessageFrame`); a message's id is `epoch:offset` per channel, "
                           "comma-separated, for Last-Event-ID.",
               params=(("query", schemas.SseQuery), ("header", schemas.SseHeaders)),
-              errors=("invalid_request", "invalid_channel", "unknown_channel"),
+              errors=("invalid_request", "invalid_channel", "unknown_channel",
+                      "forbidden_channel"),
               raw={200: {"description": "The event stream.", "content": _STREAM}}),
     Operation("OPTIONS", "/sse", "CORS preflight for /sse", tags=("feed",),
               description="For fetch-based EventSource polyfills that send headers a "

@@ -10,6 +10,7 @@ from importlib import resources
 from aiohttp import web
 
 from ticker import appkeys
+from ticker.feed.names import is_private
 
 STATIC_TYPES = {".js": "text/javascript", ".html": "text/html", ".css": "text/css"}
 
@@ -36,7 +37,7 @@ async def widget_js(request: web.Request) -> web.Response:
 
 async def index(request: web.Request) -> web.Response:
     settings = request.app[appkeys.settings]
-    channels = ",".join(request.app[appkeys.hub].channels)
+    channels = ",".join(c for c in request.app[appkeys.hub].channels if not is_private(c))
     page = (static_text("index.html")
             .replace("{{site_name}}", html.escape(settings.server.site_name))
             .replace("{{channels}}", html.escape(channels)))

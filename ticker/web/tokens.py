@@ -11,7 +11,7 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from ticker.storage.database import Database
+from ticker.storage.database import Database, Executor
 
 TOKEN_PREFIX = "tk_"
 ROLES = ("editor", "admin")
@@ -40,7 +40,7 @@ def new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
-async def create_token(db: Database, name: str, role: str) -> str:
+async def create_token(db: Executor, name: str, role: str) -> str:
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     if not name.strip():
@@ -70,7 +70,7 @@ async def list_tokens(db: Database) -> list[dict[str, object]]:
         "SELECT id, name, role, created_at, revoked_at FROM api_tokens ORDER BY id")
 
 
-async def revoke_token(db: Database, token_id: int) -> bool:
+async def revoke_token(db: Executor, token_id: int) -> bool:
     n = await db.execute("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
                          (time.time(), token_id))
     return n > 0
