@@ -15,10 +15,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import xml.sax
+import xml.sax.handler
+
 import feedparser
 import feedparser.api
 import pydantic
 from defusedxml import DefusedXmlException
+from defusedxml.expatreader import create_parser
 
 from ticker.newsroom.articles import CATEGORY_RE, LANGUAGE_RE, Article
 from ticker.newsroom.incoming import MAX_SUMMARY, MAX_TAGS, MAX_TITLE, ArticleIn, plain_text
@@ -53,9 +57,40 @@ class Parsed:
     first_problem: str | None
 
 
+class _Root(Exception):
+    """The prolog is over: the document's first element has started."""
+
+
+class _StopAtRoot(xml.sax.handler.ContentHandler):
+    def startElement(self, name: str, attrs: Any) -> None:  # noqa: N802 (SAX's name)
+        raise _Root
+
+    def startElementNS(self, name: Any, qname: Any, attrs: Any) -> None:  # noqa: N802
+        raise _Root
+
+
+def check_prolog(body: bytes) -> None:
+    """Refuse entity declarations and external references in the DTD.
+
+    feedparser rewrites a document's DOCTYPE before its parser sees it (dropping most
+    declarations silently), so its defused parser alone would refuse some hostile
+    documents and quietly read others. Reading the prolog with defusedxml first refuses
+    them all the same way; it stops at the root element, so it costs next to nothing.
+    """
+    parser = create_parser(forbid_dtd=False, forbid_entities=True, forbid_external=True)
+    parser.setContentHandler(_StopAtRoot())
+    try:
+        parser.feed(body)  # type: ignore[attr-defined]
+    except _Root:
+        return
+    except xml.sax.SAXException:
+        return  # not well-formed: feedparser's lenient reading decides what it is
+
+
 def parse_feed(body: bytes, defaults: Defaults,
                headers: Mapping[str, str] | None = None) -> Parsed:
     try:
+        check_prolog(body)
         doc = feedparser.parse(io.BytesIO(body), response_headers=dict(headers or {}),
                                sanitize_html=True, resolve_relative_uris=True)
     except DefusedXmlException as exc:
@@ -92,8 +127,10 @@ def entry_article(entry: Mapping[str, Any], feed_language: str, defaults: Defaul
             (c for c in map(_category, tags) if c), ""),
         "tags": tags,
         "image": _image(entry),
-        "published": _time(entry.get("published_parsed")),
-        "updated": _time(entry.get("updated_parsed")),
+        # dict.get: FeedParserDict.get maps a missing "updated" to "published" (with a
+        # deprecation warning); we want what the entry says.
+        "published": _time(dict.get(entry, "published_parsed")),  # type: ignore[arg-type]
+        "updated": _time(dict.get(entry, "updated_parsed")),  # type: ignore[arg-type]
     }
     return ArticleIn.model_validate(fields).article()
 
