@@ -305,3 +305,30 @@ async def test_hostile_feeds_added_by_an_admin_are_refused_within_bounded_memory
     log = [json.loads(line) for line in srv.log().splitlines() if line.startswith("{")]
     failed = [e for e in log if e.get("feed") == "broken" and e.get("msg") == "feed poll failed"]
     assert len(failed) == 1  # once per streak, however many polls failed
+
+
+async def test_a_feed_added_with_the_cli_is_picked_up_by_a_running_server_and_removed_too(
+        origin: FeedOrigin, server_factory: Any) -> None:
+    srv: ServerProcess = server_factory(env={"TICKER_FEEDS_ALLOW_PRIVATE": origin.url})
+    editor = srv.create_token()
+    await asyncio.to_thread(srv.start)
+    added = await asyncio.to_thread(srv.cli, "feeds", "add", "atom", origin.url + "/news.atom",
+                                    "--interval", "1", "--category", "politics")
+    assert added.returncode == 0, added.stderr
+    listed = await asyncio.to_thread(srv.cli, "feeds", "list")
+    assert listed.stdout.split("\t")[:2] == ["atom", origin.url + "/news.atom"]
+    async with asyncio.timeout(30):  # the sync runs every 10 s, the first poll right after
+        while True:
+            _, got = await api(srv, "GET", "/api/articles", editor)
+            if got["articles"]:
+                break
+            await asyncio.sleep(0.3)
+    assert [(a["guid"], a["category"]) for a in got["articles"]] == [("urn:atom:1", "politics")]
+    removed = await asyncio.to_thread(srv.cli, "feeds", "remove", "atom")
+    assert removed.returncode == 0, removed.stderr
+    await asyncio.sleep(11)  # a sync later the job is gone: no request after that
+    count = origin.paths_seen().count("/news.atom")
+    await asyncio.sleep(2.5)
+    assert origin.paths_seen().count("/news.atom") == count
+    async with aiohttp.ClientSession() as client, client.get(srv.url + "/healthz") as resp:
+        assert (await resp.json())["feeds"]["polled"] == 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from ticker import audit
 from ticker.newsroom.errors import FeedExists, UnknownFeed
+
+__all__ = ["FeedExists", "UnknownFeed", "add", "listed", "remove"]
 from ticker.settings import NewsFeedSettings
 from ticker.storage.database import Database, Executor
 
