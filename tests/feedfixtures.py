@@ -10,7 +10,8 @@ RSS = b"""<?xml version="1.0" encoding="utf-8"?>
     <guid isPermaLink="false">rss-1</guid>
     <title>Council approves &amp; funds the new bridge</title>
     <link>https://news.example/bridge</link>
-    <description>&lt;p&gt;The vote was &lt;b&gt;7 to 2&lt;/b&gt;.&lt;/p&gt;&lt;script&gt;x()&lt;/script&gt;</description>
+    <description>&lt;p&gt;The vote was &lt;b&gt;7 to 2&lt;/b&gt;.&lt;/p&gt;
+      &lt;script&gt;x()&lt;/script&gt;</description>
     <category>Local News</category>
     <pubDate>Wed, 02 Dec 2026 08:00:00 GMT</pubDate>
     <media:content url="https://img.example/bridge.jpg" medium="image"/>

@@ -15,8 +15,8 @@ import aiohttp
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from ticker.newsroom.signature import sign
 from tests.support import ServerProcess
+from ticker.newsroom.signature import sign
 
 SECRET = "whsec-test-1"
 ARTICLE = {"guid": "cms-1001", "url": "https://news.example/a/1001", "title": "Dam holds",

@@ -11,12 +11,11 @@ import calendar
 import io
 import re
 import time
+import xml.sax
+import xml.sax.handler
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-
-import xml.sax
-import xml.sax.handler
 
 import feedparser
 import feedparser.api
@@ -62,10 +61,10 @@ class _Root(Exception):
 
 
 class _StopAtRoot(xml.sax.handler.ContentHandler):
-    def startElement(self, name: str, attrs: Any) -> None:  # noqa: N802 (SAX's name)
+    def startElement(self, name: str, attrs: Any) -> None:
         raise _Root
 
-    def startElementNS(self, name: Any, qname: Any, attrs: Any) -> None:  # noqa: N802
+    def startElementNS(self, name: Any, qname: Any, attrs: Any) -> None:
         raise _Root
 
 
@@ -80,7 +79,7 @@ def check_prolog(body: bytes) -> None:
     parser = create_parser(forbid_dtd=False, forbid_entities=True, forbid_external=True)
     parser.setContentHandler(_StopAtRoot())
     try:
-        parser.feed(body)  # type: ignore[attr-defined]
+        parser.feed(body)
     except _Root:
         return
     except xml.sax.SAXException:
@@ -111,7 +110,7 @@ def parse_feed(body: bytes, defaults: Defaults,
     return Parsed(articles, skipped, problem)
 
 
-def entry_article(entry: Mapping[str, Any], feed_language: str, defaults: Defaults) -> Article:
+def entry_article(entry: dict[str, Any], feed_language: str, defaults: Defaults) -> Article:
     """One entry as an article; raises pydantic's ValidationError when it cannot be one."""
     link = str(entry.get("link") or "")
     tags = [str(t.get("term") or "")[:64].strip() for t in entry.get("tags") or []]
@@ -129,8 +128,8 @@ def entry_article(entry: Mapping[str, Any], feed_language: str, defaults: Defaul
         "image": _image(entry),
         # dict.get: FeedParserDict.get maps a missing "updated" to "published" (with a
         # deprecation warning); we want what the entry says.
-        "published": _time(dict.get(entry, "published_parsed")),  # type: ignore[arg-type]
-        "updated": _time(dict.get(entry, "updated_parsed")),  # type: ignore[arg-type]
+        "published": _time(dict.get(entry, "published_parsed")),
+        "updated": _time(dict.get(entry, "updated_parsed")),
     }
     return ArticleIn.model_validate(fields).article()
 
