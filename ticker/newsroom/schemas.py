@@ -55,7 +55,8 @@ class ArticlePath(BaseModel):
 
 
 class SignatureHeader(BaseModel):
-    signature: str | None = Field(None, alias="X-Ticker-Signature", max_length=1024, description=(
+    signature: str | None = Field(None, alias="X-Ticker-Signature", max_length=1024,
+                                 pattern=r"^[!-~]+$", description=(
         "Instead of a bearer token: t=<unix seconds>,v1=<hex HMAC-SHA256(webhook_secret, "
         "'<t>.<raw body>')>; within 5 minutes of the server's clock, each used once."))
 
