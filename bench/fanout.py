@@ -39,7 +39,7 @@ from bench.common import (
     wait_idle,
     write_json,
 )
-from bench.servers import ROOT, BaselineServer, ServerUnderTest, TickerServer
+from bench.servers import ROOT, ArticleServer, BaselineServer, ServerUnderTest, TickerServer
 
 # The targets, as ratios to what this machine allows, measured in the same run
 # (bench/sendfloor.py): the bare broadcast time to N sockets with the sends split over two
@@ -131,6 +131,8 @@ class LoadGenerators:
 def start_server(kind: str, workdir: Path, env: dict[str, str]) -> ServerUnderTest:
     if kind == "ticker":
         return TickerServer(workdir / "ticker-data", env=env)
+    if kind == "ticker-article":
+        return ArticleServer(workdir / "ticker-data", env=env)
     return BaselineServer(workdir / "baseline.log")
 
 
