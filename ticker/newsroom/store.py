@@ -76,9 +76,14 @@ async def pending(db: Executor, limit: int = LIST_MAX) -> list[Article]:
     return [_article(r) for r in rows]
 
 
-async def remember_signature(db: Executor, signature: str, now: float, window: float) -> bool:
-    """Record a signature; False when it was already seen within ``window`` seconds."""
-    await db.execute("DELETE FROM webhook_signatures WHERE seen_at < ?", (now - 2 * window,))
+async def forget_signatures(db: Executor, before: float) -> None:
+    """Drop signatures seen before ``before``: their timestamps are stale by now, so a
+    replay of one is refused as stale without the row."""
+    await db.execute("DELETE FROM webhook_signatures WHERE seen_at < ?", (before,))
+
+
+async def remember_signature(db: Executor, signature: str, now: float) -> bool:
+    """Record a signature; False when it is already recorded."""
     added = await db.execute("INSERT INTO webhook_signatures (signature, seen_at) VALUES (?, ?) "
                              "ON CONFLICT (signature) DO NOTHING", (signature, now))
     return added == 1
