@@ -97,6 +97,20 @@ class ArticleServer(TickerServer):
             raise RuntimeError(f"POST {self.path} refused: {resp.status} {answer[:300]!r}")
 
 
+class MixedServer(ArticleServer):
+    """Both paths on one server, alternating: even ``seq`` through the channel API, odd
+    through the webhook. Both then meet the same clients, the same warm caches and the same
+    noise from the rest of the machine, which two servers run one after the other do not."""
+
+    name = "ticker-mixed"
+
+    def publish(self, data: dict[str, Any]) -> None:
+        if int(data["seq"]) % 2 == 0:
+            post_json(self.http, "/api/channels/headlines/messages", self.token, {"data": data})
+        else:
+            super().publish(data)
+
+
 class BaselineServer:
     """:mod:`bench.baseline_ws_server`; publishes over its ``/publish`` WebSocket."""
 

@@ -164,6 +164,7 @@ async def test_a_replayed_signature_is_refused_and_changes_nothing(
     assert (status, answer["error"]["code"]) == (409, "replayed_signature")
     assert await messages(ws, 1.0) == []
     assert (rows(srv, "articles"), rows(srv, "webhook_signatures")) == before
+    assert SECRET not in srv.log()
 
 
 async def test_an_oversize_body_is_refused_before_anything_is_read_into_an_article(
