@@ -14,9 +14,12 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
 from tests.feedfixtures import ATOM, BILLION_LAUGHS, EXTERNAL_ENTITY, RSS
 from tests.support import ServerProcess
+from ticker import appkeys
+from ticker.app import create_app
 from ticker.feed.channels import Hub
 from ticker.feed.names import feed_channels
 from ticker.feed.publisher import Publisher
@@ -28,9 +31,10 @@ from ticker.newsroom.feeds.poll import poll_feed
 from ticker.newsroom.feeds.state import FeedState
 from ticker.newsroom.ingest import Newsroom
 from ticker.newsroom.migrations import MIGRATIONS as NEWSROOM
-from ticker.settings import NewsFeedSettings
+from ticker.settings import NewsFeedSettings, Settings
 from ticker.storage import Database, open_database
 from ticker.storage.migrations import MIGRATIONS
+from ticker.web.tokens import create_token
 
 BIG_BYTES = 50 * 1024 * 1024
 
@@ -332,3 +336,38 @@ async def test_a_feed_added_with_the_cli_is_picked_up_by_a_running_server_and_re
     assert origin.paths_seen().count("/news.atom") == count
     async with aiohttp.ClientSession() as client, client.get(srv.url + "/healthz") as resp:
         assert (await resp.json())["feeds"]["polled"] == 0
+
+
+async def test_the_feeds_api_shows_configured_feeds_and_is_for_admins_only(
+        origin: FeedOrigin, tmp_path: Path) -> None:
+    configured = NewsFeedSettings(name="site", url=origin.url + "/news.rss", interval=60,
+                                  language="en", category="local")
+    app = create_app(Settings(data_dir=tmp_path, feeds=(configured,),
+                              feeds_allow_private=(origin.url,)))
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        db = app[appkeys.database]
+        admin = {"Authorization": f"Bearer {await create_token(db, 'ops', 'admin')}"}
+        editor = {"Authorization": f"Bearer {await create_token(db, 'desk', 'editor')}"}
+        assert "headlines:local" in app[appkeys.hub].channels  # made at start, uncapped
+        async with asyncio.timeout(15):
+            while app[appkeys.feed_states]["site"].last_poll_at is None:
+                await asyncio.sleep(0.1)
+        resp = await client.get("/api/feeds", headers=admin)
+        [shown] = (await resp.json())["feeds"]
+        assert (shown["name"], shown["origin"], shown["health"]["status"]) == (
+            "site", "config", "ok")
+        for method, path, body in (("GET", "/api/feeds", None),
+                                   ("POST", "/api/feeds", {"name": "x", "url": origin.url}),
+                                   ("DELETE", "/api/feeds/site", None)):
+            resp = await client.request(method, path, json=body, headers=editor)
+            assert resp.status == 403, (method, path)
+            resp = await client.request(method, path, json=body)
+            assert resp.status == 401, (method, path)
+        resp = await client.post("/api/feeds", json={"name": "site", "url": origin.url},
+                                 headers=admin)
+        assert (resp.status, (await resp.json())["error"]["code"]) == (409, "feed_exists")
+        resp = await client.delete("/api/feeds/site", headers=admin)
+        assert (resp.status, (await resp.json())["error"]["code"]) == (404, "unknown_feed")
+        resp = await client.post("/api/feeds", json={"name": "x", "url": "ftp://a"},
+                                 headers=admin)
+        assert (resp.status, (await resp.json())["error"]["code"]) == (400, "invalid_feed")
