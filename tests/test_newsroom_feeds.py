@@ -151,7 +151,8 @@ async def test_an_rss_feed_is_ingested_once_and_a_second_poll_is_conditional_and
     rss = feed(origin, "/news.rss", category="")
     state = await rig.poll(rss)
     assert state.last_error is None
-    first = rig.published()
+    # Oldest first (the document lists the newest first): the newest ends on top.
+    first = rig.published()[::-1]
     assert [m["guid"] for m in first] == ["rss-1", "https://news.example/no-guid"]
     assert first[0] == {
         "title": "Council approves & funds the new bridge", "url": "https://news.example/bridge",
@@ -159,7 +160,8 @@ async def test_an_rss_feed_is_ingested_once_and_a_second_poll_is_conditional_and
         "guid": "rss-1", "category": "local-news", "language": "en-gb",
         "published": "2026-12-02T08:00:00Z", "breaking": False}
     assert first[1]["image"] == "https://img.example/n.png"
-    assert [m["guid"] for m in rig.published("headlines:en-gb")] == [m["guid"] for m in first]
+    assert [m["guid"] for m in rig.published("headlines:en-gb")[::-1]] == [
+        m["guid"] for m in first]
     assert [m["guid"] for m in rig.published("headlines:local-news")] == ["rss-1"]
 
     await rig.poll(rss)

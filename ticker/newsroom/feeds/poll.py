@@ -117,7 +117,9 @@ async def _poll(feed: NewsFeedSettings, state: FeedState, client: PublicClient,
         log.info("feed entries skipped", extra={"feed": feed.name, "skipped": parsed.skipped,
                                                 "first_problem": parsed.first_problem})
     changed = 0
-    for article in parsed.articles:
+    # Feeds list the newest first; taken oldest first, the newest is published last and so
+    # stands on top of a widget's list.
+    for article in reversed(parsed.articles):
         taken = await newsroom.take(article, now)
         metrics.articles.labels("feed", taken.result).inc()
         changed += taken.result != "unchanged"
