@@ -3,6 +3,7 @@ idempotent by guid, signatures remembered once, approvals, the admin-added feeds
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
 from collections.abc import AsyncIterator
@@ -65,6 +66,21 @@ async def test_an_article_round_trips_and_the_same_one_again_changes_nothing(
     assert edited.result == "updated" and edited.article.approval == "pending"
     assert [a.title for a in await store.recent(db, 10)] == ["One, edited"]
     assert hub.channels["headlines:sport"].offset == 2
+
+
+async def test_the_same_article_taken_four_times_at_once_is_created_once(db: Database) -> None:
+    room, hub = newsroom(db)
+
+    async def hold() -> None:
+        async with db.transaction():
+            await asyncio.sleep(0.05)
+
+    # Four open connections first (a pool grows on demand), so the four takes really overlap.
+    await asyncio.gather(*(hold() for _ in range(4)))
+    results = await asyncio.gather(*(room.take(ARTICLE, 100.0) for _ in range(4)))
+    assert sorted(r.result for r in results) == ["created", "unchanged", "unchanged",
+                                                 "unchanged"]
+    assert len(await store.recent(db, 10)) == 1 and hub.channels["headlines"].offset == 1
 
 
 async def test_a_signature_is_taken_once_and_a_replay_writes_nothing(db: Database) -> None:

@@ -55,6 +55,7 @@ class Newsroom:
                     # Not on every request: one statement less on the webhook's path.
                     await store.forget_signatures(tx, now - 2 * WINDOW)
                     self._pruned_at = now
+            await store.lock_guid(tx, self.db.dialect, incoming.guid)
             old = await store.by_guid(tx, incoming.guid)
             change = routing.compare(old, incoming)
             action = routing.breaking_action(self.policy, old, incoming)

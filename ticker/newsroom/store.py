@@ -32,6 +32,17 @@ def _values(a: Article) -> tuple[Any, ...]:
             a.language, a.image, a.published, a.updated, int(a.breaking), a.approval)
 
 
+async def lock_guid(tx: Executor, dialect: str, guid: str) -> None:
+    """Serialise transactions taking the same guid until they commit.
+
+    Without it two PostgreSQL transactions (two requests, two processes) could both find no
+    row and both insert, and the second would fail on the unique index. SQLite needs nothing:
+    its writers are serialised by ``BEGIN IMMEDIATE`` already.
+    """
+    if dialect == "postgres":
+        await tx.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 4))", (guid,))
+
+
 async def by_guid(db: Executor, guid: str) -> Article | None:
     row = await db.fetchone(f"SELECT id, {COLUMNS} FROM articles WHERE guid = ?", (guid,))
     return None if row is None else _article(row)
