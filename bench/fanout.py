@@ -39,7 +39,14 @@ from bench.common import (
     wait_idle,
     write_json,
 )
-from bench.servers import ROOT, BaselineServer, ServerUnderTest, TickerServer
+from bench.servers import (
+    ROOT,
+    ArticleServer,
+    BaselineServer,
+    MixedServer,
+    ServerUnderTest,
+    TickerServer,
+)
 
 # The targets, as ratios to what this machine allows, measured in the same run
 # (bench/sendfloor.py): the bare broadcast time to N sockets with the sends split over two
@@ -131,6 +138,10 @@ class LoadGenerators:
 def start_server(kind: str, workdir: Path, env: dict[str, str]) -> ServerUnderTest:
     if kind == "ticker":
         return TickerServer(workdir / "ticker-data", env=env)
+    if kind == "ticker-article":
+        return ArticleServer(workdir / "ticker-data", env=env)
+    if kind == "ticker-mixed":
+        return MixedServer(workdir / "ticker-data", env=env)
     return BaselineServer(workdir / "baseline.log")
 
 
@@ -217,6 +228,13 @@ def measure(server: ServerUnderTest, gens: LoadGenerators, n: int, plan: Plan,
     # the later one's, so their own arrival is unknown (bench/README.md, "Shared reads").
     shared = [v for r in reports for v in r["shared_us"]]
     delivered = len(arrival) + len(shared)
+    seqs = [k for r in reports for k in r["seq"]]  # aligned with arrival and observed
+    by_parity = {name: {"arrival": latency_summary([v for k, v in zip(seqs, arrival, strict=True)
+                                                    if k % 2 == parity]),
+                        "observed": latency_summary([v for k, v in zip(seqs, observed,
+                                                                       strict=True)
+                                                     if k % 2 == parity])}
+                 for name, parity in (("even", 0), ("odd", 1))}
     last_us: dict[int, int] = {}  # per broadcast: its last frame's arrival
     for r in reports:
         for seq, us in zip(r["seq"], r["arrival_us"], strict=True):
@@ -237,6 +255,8 @@ def measure(server: ServerUnderTest, gens: LoadGenerators, n: int, plan: Plan,
         "idle_cpu_percent": idle_cpu / 2e9 * 100,
         "cpu_us_per_frame": server_cpu / 1000 / max(1, delivered),
         "arrival": latency_summary(arrival), "observed": latency_summary(observed),
+        # even and odd broadcasts apart (bench.e2e sends them by two paths, alternating)
+        "by_parity": by_parity,
         "shared_reads": len(shared), "shared_read_upper_bound": latency_summary(shared),
         # the worst broadcast's last arrival is the overall max; per broadcast, in order
         "last_arrival_ms": [last_us[k] / 1000 for k in sorted(last_us)],

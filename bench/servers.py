@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from websockets.sync.client import ClientConnection, connect
 
 from tests.support import ServerProcess, free_port
+from ticker.newsroom.signature import sign
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -66,6 +67,48 @@ class TickerServer:
     def stop(self) -> None:
         self.http.close()
         self.proc.stop()
+
+
+class ArticleServer(TickerServer):
+    """``ticker serve`` fed through the CMS webhook: each message becomes an article,
+    ``POST /api/articles`` signed with ``X-Ticker-Signature``, which the server stores and
+    publishes on ``headlines``, ``headlines:<language>`` and ``headlines:<category>``. The
+    time and sequence number travel in the guid (the headline's shape is fixed)."""
+
+    name = "ticker-article"
+    SECRET = "bench-webhook-secret"
+
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+        super().__init__(data_dir, env={**(env or {}), "TICKER_WEBHOOK_SECRET": self.SECRET})
+        self.path = "/api/articles"
+
+    def publish(self, data: dict[str, Any]) -> None:
+        article = {"guid": f"bench:{data['seq']}:{data['t']}", "url": data.get(
+            "url", "https://news.example/bench"), "title": data["title"],
+            "summary": data.get("summary", ""), "image": data.get("image", ""),
+            "category": "local", "language": "en"}
+        body = json.dumps(article).encode()
+        header = sign(self.SECRET, int(time.time()), body)
+        self.http.request("POST", self.path, body=body, headers={
+            "X-Ticker-Signature": header, "Content-Type": "application/json"})
+        resp = self.http.getresponse()
+        answer = resp.read()
+        if resp.status != 201:
+            raise RuntimeError(f"POST {self.path} refused: {resp.status} {answer[:300]!r}")
+
+
+class MixedServer(ArticleServer):
+    """Both paths on one server, alternating: even ``seq`` through the channel API, odd
+    through the webhook. Both then meet the same clients, the same warm caches and the same
+    noise from the rest of the machine, which two servers run one after the other do not."""
+
+    name = "ticker-mixed"
+
+    def publish(self, data: dict[str, Any]) -> None:
+        if int(data["seq"]) % 2 == 0:
+            post_json(self.http, "/api/channels/headlines/messages", self.token, {"data": data})
+        else:
+            super().publish(data)
 
 
 class BaselineServer:

@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 import websockets
+from yarl import URL
 
 from tests.origin import VALUES, Origin
 from tests.support import ServerProcess
@@ -39,7 +40,8 @@ async def until_type(ws: Any, kind: str, channel: str | None = None) -> dict[str
 async def test_subscriber_gets_latest_values_then_a_published_headline_within_a_second(
     server_factory: Any, origin: Origin
 ) -> None:
-    config = (f'[[sources]]\nname = "covid19"\nurl = "{origin.url}"\n'
+    config = (f'feeds_allow_private = ["{URL(origin.url).origin()}"]\n'  # a loopback origin
+              f'[[sources]]\nname = "covid19"\nurl = "{origin.url}"\n'
               'format = "jhu-csse-daily"\nattribution = "JHU CSSE"\n')
     server = server_factory(config=config)
     server.token = server.create_token()

@@ -11,6 +11,7 @@ import pytest
 
 from subscribers.settings import PushSettings
 from ticker.settings import (
+    NewsFeedSettings,
     Secret,
     Settings,
     SettingsError,
@@ -178,13 +179,33 @@ def test_names_that_are_not_settings_but_valid_are_accepted(tmp_path: Path) -> N
     assert s.notices == ()
 
 
-def test_contract_names_this_version_lacks_start_with_a_notice(tmp_path: Path) -> None:
+def test_the_newsroom_names_of_the_contract_are_settings_now(tmp_path: Path) -> None:
     cfg = tmp_path / "t.toml"
-    cfg.write_text('feeds_allow_private = ["http://127.0.0.1:1"]\n')
-    s = load(cfg, {"TICKER_BREAKING_POLICY": "approve"})
-    assert set(s.notices) == {"TICKER_BREAKING_POLICY is not used by this version; ignored",
-                              f"config file {cfg}: 'feeds_allow_private' is not used by this "
-                              "version; ignored"}
+    cfg.write_text('feeds_allow_private = ["http://127.0.0.1:1"]\n'
+                   '[[feeds]]\nname = "site"\nurl = "https://n.example/rss"\nlanguage = "en"\n')
+    s = load(cfg, {"TICKER_BREAKING_POLICY": "auto",
+                   "TICKER_FEEDS_ALLOW_PRIVATE": "http://127.0.0.1:1, https://cms.lan:8443"})
+    assert s.notices == ()
+    assert s.newsroom.breaking_policy == "auto"
+    assert s.newsroom.feeds_allow_private == ("http://127.0.0.1:1", "https://cms.lan:8443")
+    assert [(f.name, f.interval, f.language) for f in s.feeds] == [("site", 300.0, "en")]
+
+
+@pytest.mark.parametrize(("text", "names"), [
+    ('feeds_allow_private = ["http://h"]\n', "feeds_allow_private"),
+    ('breaking_policy = "sometimes"\n', "breaking_policy"),
+    ('[[feeds]]\nname = "x"\nurl = "ftp://a"\n', "[[feeds]] entry 1 url"),
+    ('[[feeds]]\nname = "x"\nurl = "http://a"\ninterval = 0\n', "[[feeds]] entry 1 interval"),
+    ('[[feeds]]\nname = "x"\nurl = "http://a"\ncategory = "Two Words"\n',
+     "[[feeds]] entry 1 category"),
+    ('[[feeds]]\nname = "x"\nurl = "http://a"\n' * 2, "same name"),
+])
+def test_bad_newsroom_settings_are_refused_naming_them(
+        tmp_path: Path, text: str, names: str) -> None:
+    cfg = tmp_path / "t.toml"
+    cfg.write_text(text)
+    with pytest.raises(SettingsError, match=re.escape(names)):
+        load(cfg)
 
 
 def test_secrets_never_show_in_repr_or_the_redacted_view() -> None:
@@ -210,35 +231,40 @@ def test_example_config_loads() -> None:
 KEY_LINE = re.compile(r"^(?:# )?([a-z][a-z0-9_]*) = (.*)$")
 
 
-def example_keys() -> tuple[dict[str, str], dict[str, str]]:
-    """Keys (set or commented out) of the example, before and inside ``[[sources]]``, each
-    with its line's text after ``=``."""
+def example_keys() -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+    """Keys (set or commented out) of the example, before and inside ``[[sources]]`` and
+    ``[[feeds]]``, each with its line's text after ``=``."""
     top: dict[str, str] = {}
     source: dict[str, str] = {}
+    feed: dict[str, str] = {}
     current = top
     for line in EXAMPLE.read_text().splitlines():
         if line.lstrip("# ") == "[[sources]]":
             current = source
+        elif line.lstrip("# ") == "[[feeds]]":
+            current = feed
         elif line.lstrip("# ").startswith("[sources.fields]"):
             source.setdefault("fields", "")
             current = {}  # its keys are a source's output names, not settings
         elif match := KEY_LINE.match(line):
             current.setdefault(match[1], match[2])
-    return top, source
+    return top, source, feed
 
 
 def test_every_setting_is_in_the_example_and_every_example_key_is_a_setting() -> None:
-    top, source = example_keys()
+    top, source, feed = example_keys()
     assert set(top) == set(settings_class(PARTS).flat_names())
     assert set(source) == set(SourceSettings.model_fields)
+    assert set(feed) == set(NewsFeedSettings.model_fields)
 
 
 def test_the_example_states_each_numbers_range_as_the_model_declares_it() -> None:
-    top, source = example_keys()
+    top, source, feed = example_keys()
     model = settings_class(PARTS)
     fields = {name: info for section in model.sections().values()
               for name, info in section.model_fields.items()}
-    for names, infos in ((top, fields), (source, SourceSettings.model_fields)):
+    for names, infos in ((top, fields), (source, SourceSettings.model_fields),
+                         (feed, NewsFeedSettings.model_fields)):
         for name, rest in names.items():
             declared = number_range(infos[name])
             stated = re.search(r"# range (\S+?):?(?:\s|$)", rest)

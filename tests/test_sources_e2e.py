@@ -8,6 +8,7 @@ from typing import Any
 
 import aiohttp
 from websockets.asyncio.client import ClientConnection, connect
+from yarl import URL
 
 from tests.origin import MALFORMED, VALUES, Origin
 from tests.support import ServerProcess
@@ -25,6 +26,8 @@ async def test_served_data_ticker_turns_stale_on_a_malformed_document_and_health
     origin: Origin, server_factory: Any
 ) -> None:
     config = f"""
+feeds_allow_private = ["{URL(origin.url).origin()}"]
+
 [[sources]]
 name = "covid19"
 url = "{origin.url}"

@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from yarl import URL
 
 from tests.origin import serve_get
 from ticker import appkeys
@@ -20,6 +20,8 @@ from ticker.app import create_app
 from ticker.feed.channels import Hub, Message
 from ticker.feed.publisher import Publisher
 from ticker.metrics import Metrics
+from ticker.net.addresses import Exempt
+from ticker.net.client import PublicClient
 from ticker.settings import Settings, SourceSettings
 from ticker.sources.poller import SourceState, poll_source
 
@@ -85,7 +87,7 @@ async def origin() -> AsyncIterator[Origin]:
 class Rig:
     """The poller's real collaborators: client session, hub, publisher and metrics."""
 
-    def __init__(self, source: SourceSettings, client: aiohttp.ClientSession) -> None:
+    def __init__(self, source: SourceSettings, client: PublicClient) -> None:
         self.source = source
         self.client = client
         self.metrics = Metrics()
@@ -116,8 +118,13 @@ class Rig:
 async def rig(origin: Origin) -> AsyncIterator[Rig]:
     source = SourceSettings(name="covid19", url=origin.url, format="jhu-csse-daily",
                             interval=60, attribution="JHU CSSE", timeout=0.5, max_bytes=4096)
-    async with aiohttp.ClientSession() as client:
+    # The origin is on loopback: exempted, as an operator would with feeds_allow_private
+    # (and port 9, where nothing listens, for the network-error case).
+    client = PublicClient(Exempt.parse([str(URL(origin.url).origin()), "http://127.0.0.1:9"]))
+    try:
         yield Rig(source, client)
+    finally:
+        await client.close()
 
 
 def fresh(values: dict[str, int] = GOOD_VALUES, stale: bool = False) -> dict[str, Any]:
@@ -238,6 +245,20 @@ async def test_network_error_is_counted_as_such(rig: Rig, origin: Origin) -> Non
     assert rig.errors("network") == 1
 
 
+async def test_a_source_at_a_private_address_that_is_not_exempted_is_never_requested(
+        origin: Origin) -> None:
+    source = SourceSettings(name="covid19", url=origin.url.replace("127.0.0.1", "localhost"),
+                            format="jhu-csse-daily", attribution="JHU CSSE", timeout=2)
+    client = PublicClient()
+    try:
+        rig = Rig(source, client)
+        await rig.poll()
+    finally:
+        await client.close()
+    assert origin.requests == [] and rig.errors("refused") == 1
+    assert rig.state.last_error is not None and "private or local" in rig.state.last_error
+
+
 async def test_recovery_publishes_the_good_value_fresh_again(rig: Rig, origin: Origin) -> None:
     await rig.poll()
     origin.body = MALFORMED
@@ -276,7 +297,8 @@ async def test_app_polls_sources_before_serving_and_schedules_them(
 ) -> None:
     source = SourceSettings(name="covid19", url=origin.url, format="jhu-csse-daily",
                             interval=60, attribution="JHU CSSE", timeout=2)
-    app = create_app(Settings(data_dir=tmp_path, sources=(source,)))
+    app = create_app(Settings(data_dir=tmp_path, sources=(source,),
+                              feeds_allow_private=(str(URL(origin.url).origin()),)))
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     try:

@@ -21,6 +21,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from playwright.async_api import Browser, Page, WebSocketRoute, expect
+from yarl import URL
 
 from tests.support import ServerProcess
 from ticker.sources import sample
@@ -171,7 +172,10 @@ TOTALS = {"totals": {"confirmed": 191234567, "recovered": 174500000, "deaths": 4
 
 
 def source_config(url: str) -> str:
+    # The origin is on loopback: exempted from the private-address refusal.
     return f"""
+feeds_allow_private = ["{URL(url).origin()}"]
+
 [[sources]]
 name = "covid19"
 url = "{url}"

@@ -9,7 +9,6 @@ import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-import aiohttp
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -27,6 +26,9 @@ from ticker.feed.connections import Connections
 from ticker.feed.fanout import Fanout
 from ticker.feed.publisher import Publisher
 from ticker.metrics import Metrics
+from ticker.net.addresses import Exempt
+from ticker.net.client import PublicClient
+from ticker.newsroom.setup import setup_newsroom
 from ticker.settings import Settings
 from ticker.sources import sample
 from ticker.sources.state import SourceState, sources_health
@@ -39,7 +41,11 @@ log = logging.getLogger("ticker.app")
 
 def feed_channels(settings: Settings) -> list[str]:
     sample_source = [sample.NAME] if sample.enabled(settings) else []
-    return names.feed_channels([*(s.name for s in settings.sources), *sample_source])
+    # The configured feeds' headlines:<language> and headlines:<category> exist from the
+    # start, outside the cap on channels clients make by naming them.
+    keys = dict.fromkeys(k for f in settings.feeds for k in (f.language, f.category) if k)
+    return [*names.feed_channels([*(s.name for s in settings.sources), *sample_source]),
+            *(names.headlines_channel(k) for k in keys)]
 
 
 async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -51,11 +57,10 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _http_client_ctx(app: web.Application) -> AsyncIterator[None]:
-    # One client session for every outgoing request of the node (sources, later push).
-    app[appkeys.http_client] = aiohttp.ClientSession(
-        timeout=aiohttp.ClientTimeout(total=30, connect=10),
-        headers={"User-Agent": "ticker/0.1 (+https://github.com/ticker)"},
-    )
+    # One client for every outgoing fetch of the node (feeds, sources): public addresses
+    # only, but for the origins the operator exempted.
+    exempt = Exempt.parse(app[appkeys.settings].newsroom.feeds_allow_private)
+    app[appkeys.http_client] = PublicClient(exempt)
     yield
     await app[appkeys.http_client].close()
 
@@ -117,7 +122,8 @@ def create_app(settings: Settings) -> web.Application:
                           client_max_size=max(settings.feed.publish_max_bytes, 64 * 1024))
     metrics = Metrics()
     hub = Hub(feed_channels(settings), max_size=settings.feed.history_size,
-              max_age=settings.feed.history_seconds, clock=time.time)
+              max_age=settings.feed.history_seconds, clock=time.time,
+              max_on_demand=settings.feed.headlines_channels_max)
     app[appkeys.settings] = settings
     app[appkeys.metrics] = metrics
     app[appkeys.hub] = hub
@@ -144,6 +150,8 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/sse", sse.sse_handler)
     app.router.add_route("OPTIONS", "/sse", sse.sse_preflight)
     api.setup(app)
+    # Articles in (webhook, feeds) -> the headlines channels; breaking ones to the policy.
+    setup_newsroom(app)
     pages.setup(app)
     health.setup(app)
     openapi.setup(app)

@@ -6,7 +6,6 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
 from aiohttp import web
 
 if TYPE_CHECKING:
@@ -17,7 +16,11 @@ if TYPE_CHECKING:
     from ticker.feed.connections import Connections
     from ticker.feed.publisher import Publisher
     from ticker.metrics import Metrics
+    from ticker.net.client import PublicClient
     from ticker.newsroom.articles import Article
+    from ticker.newsroom.feeds.schedule import FeedJobs
+    from ticker.newsroom.feeds.state import FeedState
+    from ticker.newsroom.ingest import Newsroom
     from ticker.settings import Settings
     from ticker.sources.state import SourceState
     from ticker.storage.database import Database
@@ -34,7 +37,8 @@ database: web.AppKey[Database] = web.AppKey("database")
 # Every part's migrations, run when the database opens; a part plugged in adds its own.
 migrations: web.AppKey[list[Migration]] = web.AppKey("migrations")
 scheduler: web.AppKey[AsyncIOScheduler] = web.AppKey("scheduler")
-http_client = web.AppKey("http_client", aiohttp.ClientSession)
+# Every outgoing fetch of the node (feeds, data sources): public addresses only.
+http_client: web.AppKey[PublicClient] = web.AppKey("http_client")
 # Parts that report on /healthz: name -> a function returning that part's status object
 # ({"status": "ok" | "off" | "degraded", ...}).
 health_checks: web.AppKey[dict[str, Callable[[], dict[str, Any]]]] = web.AppKey("health_checks")
@@ -47,6 +51,14 @@ push_topics: web.AppKey[tuple[str, ...]] = web.AppKey("push_topics")
 started_at = web.AppKey("started_at", datetime)
 # settings.server.trusted_proxies, parsed once (see ticker.web.clientaddr).
 trusted_proxies: web.AppKey[tuple[Network, ...]] = web.AppKey("trusted_proxies")
-# Alert from an article, (article, actor) -> alert id; set by push when it is on.
+# Articles in (webhook, feeds), routed to the headlines channels.
+newsroom: web.AppKey[Newsroom] = web.AppKey("newsroom")
+# The polled feeds' state by feed name (validators, failures, backoff), for /healthz and
+# GET /api/feeds.
+feed_states: web.AppKey[dict[str, FeedState]] = web.AppKey("feed_states")
+# The feed jobs of this node (None until the scheduler starts).
+feed_jobs: web.AppKey[FeedJobs] = web.AppKey("feed_jobs")
+# Article -> push alert, (article, actor) -> alert id: registered by Web Push when it runs
+# (subscribers/setup.py); absent, breaking articles cannot be alerted.
 article_alerts: web.AppKey[Callable[[Article, str], Awaitable[int]]] = web.AppKey(
     "article_alerts")

@@ -61,6 +61,14 @@ class Metrics:
         self.source_fetch_errors = Counter(
             "ticker_source_fetch_errors_total", "Data source fetches that failed",
             ["source", "reason"], registry=r)
+        self.articles = Counter(
+            "ticker_articles_total", "Articles taken in, by way in and result",
+            ["via", "result"], registry=r)
+        self.feed_polls = Counter(
+            "ticker_feed_polls_total", "Feed polls by outcome", ["feed", "outcome"], registry=r)
+        self.feed_errors = Counter(
+            "ticker_feed_errors_total", "Feed polls that failed, by reason",
+            ["feed", "reason"], registry=r)
         self.publish_latency = Histogram(
             "ticker_publish_seconds", "Time to fan a message out to local connections",
             registry=r, buckets=(0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5))

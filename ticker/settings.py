@@ -37,6 +37,8 @@ from pydantic_core import core_schema
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from ticker.feed.names import SOURCE_NAME_PATTERN
+from ticker.net.addresses import parse_origin
+from ticker.newsroom.articles import CATEGORY_PATTERN, LANGUAGE_PATTERN
 from ticker.settings_sources import (
     ENV_PREFIX,
     EnvFlatSource,
@@ -224,6 +226,10 @@ class FeedSettings(Section):
     # What an SSE client waits before reconnecting: under 0.1 s is a reconnect storm.
     sse_retry_ms: int = Field(default=2000, ge=100, le=600_000)
     publish_max_bytes: int = Field(default=16 * 1024, ge=1024, le=4 * _MiB)
+    # headlines:<language> and headlines:<category> channels are made on first use (a
+    # widget may subscribe before the first article of its kind). The cap keeps a client
+    # naming a million of them from making a million; the configured feeds' own never count.
+    headlines_channels_max: int = Field(default=1000, ge=1, le=100_000)
 
     @field_validator("ws_heartbeat_seconds")
     @classmethod
@@ -291,6 +297,51 @@ class SourceSettings(Section):
         return self
 
 
+class NewsroomSettings(Section):
+    """Articles in (the CMS webhook, polled feeds) and what a breaking one triggers."""
+
+    # auto: a breaking article becomes a push alert at once; approve: it waits in the
+    # console's queue for an editor's click; off: breaking is only a flag on the article.
+    breaking_policy: Literal["auto", "approve", "off"] = "approve"
+    # Exact origins (scheme://host:port) that feeds and data sources may fetch although
+    # they are private addresses: test stand-ins, an intranet CMS. One list for both, so an
+    # operator has one place to look; nothing they redirect to is exempted.
+    feeds_allow_private: StrList = ()
+    # A webhook article is a few KB; the cap bounds what an unauthenticated caller makes us
+    # read before the signature is checked.
+    article_max_bytes: int = Field(default=64 * 1024, ge=1024, le=4 * _MiB)
+
+    @field_validator("feeds_allow_private")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            parse_origin(entry)
+        return value
+
+
+class NewsFeedSettings(Section):
+    """One RSS or Atom feed, polled on a schedule; its entries become articles."""
+
+    name: str = Field(pattern=f"^{SOURCE_NAME_PATTERN}$")
+    url: str
+    # Seconds between polls: under 10 s is hammering a CMS, over a week is forgotten.
+    interval: float = Field(default=300.0, ge=1, le=7 * _DAY)
+    # Defaults for entries that name none (the entry's, then the feed's own, come first).
+    language: str = Field(default="", pattern=f"^({LANGUAGE_PATTERN})?$")
+    category: str = Field(default="", pattern=f"^({CATEGORY_PATTERN})?$")
+    timeout: float = Field(default=10.0, gt=0, le=300)
+    # Feeds are usually well under 1 MiB; the cap is enforced while reading, so a hostile
+    # or broken origin costs at most this much memory.
+    max_bytes: int = Field(default=5 * _MiB, ge=1024, le=256 * _MiB)
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+
 P = TypeVar("P", bound=Part)
 
 
@@ -306,7 +357,9 @@ class Settings(BaseSettings):
     feed: FeedSettings = Field(default_factory=FeedSettings)
     client: ClientSettings = Field(default_factory=ClientSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
+    newsroom: NewsroomSettings = Field(default_factory=NewsroomSettings)
     sources: tuple[SourceSettings, ...] = ()
+    feeds: tuple[NewsFeedSettings, ...] = ()
 
     # Warnings from loading (a contract name this version ignores), for the CLI to print.
     _notices: tuple[str, ...] = PrivateAttr(default=())
@@ -365,6 +418,14 @@ class Settings(BaseSettings):
             raise ValueError("two [[sources]] have the same name")
         return value
 
+    @field_validator("feeds")
+    @classmethod
+    def _unique_feeds(cls, value: tuple[NewsFeedSettings, ...]) -> tuple[NewsFeedSettings, ...]:
+        names = [f.name for f in value]
+        if len(names) != len(set(names)):
+            raise ValueError("two [[feeds]] have the same name")
+        return value
+
     def part(self, kind: type[P]) -> P:
         """A plugged-in part's section; its defaults when the part was not loaded."""
         value = self.__dict__.get(kind.section)
@@ -418,8 +479,8 @@ def number_range(info: FieldInfo) -> str | None:
     return f"{low}..{high}"
 
 
-__all__ = ["ENV_PREFIX", "Part", "Secret", "Settings", "SettingsError", "SourceSettings",
-           "load_settings", "number_range", "settings_class"]
+__all__ = ["ENV_PREFIX", "NewsFeedSettings", "NewsroomSettings", "Part", "Secret", "Settings",
+           "SettingsError", "SourceSettings", "load_settings", "number_range", "settings_class"]
 
 
 @functools.cache

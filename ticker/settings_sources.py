@@ -29,7 +29,11 @@ NOT_SETTINGS = {
 RESERVED_PREFIX = f"{ENV_PREFIX}TEST_"
 # In CONTRACT.md for features this version does not have yet: a deployment written against
 # the contract still starts, and is told the name has no effect.
-NOT_YET = ("breaking_policy", "feeds_allow_private", "feeds")
+NOT_YET: tuple[str, ...] = ()
+
+
+# Arrays of tables in the TOML file only: [[sources]] (data tickers), [[feeds]] (RSS/Atom).
+TABLES = ("sources", "feeds")
 
 
 class SettingsError(ValueError):
@@ -104,13 +108,13 @@ class TomlFlatSource(TomlConfigSettingsSource):
         super().__init__(settings_cls, toml_file=path)
         names = _flat_names(settings_cls)
         for key in self.toml_data:
-            if key in names or key == "sources":
+            if key in names or key in TABLES:
                 continue
             if key in NOT_YET:
                 request.notices.append(f"config file {path}: {key!r} is not used by this "
                                        "version; ignored")
                 continue
-            hint = did_you_mean(key, [*names, "sources"])
+            hint = did_you_mean(key, [*names, *TABLES])
             raise SettingsError(f"config file {path}: unknown setting {key!r}{hint}")
         self.init_kwargs = {k: v for k, v in self.init_kwargs.items() if k not in NOT_YET}
 
@@ -164,8 +168,8 @@ def describe_error(error: Mapping[str, Any], request: LoadRequest | None,
                    names: Mapping[str, str], secret: set[str]) -> str:
     loc = tuple(error["loc"])
     where = ""
-    if len(loc) >= 2 and loc[0] == "sources" and isinstance(loc[1], int):
-        subject = f"[[sources]] entry {loc[1] + 1}" + (f" {loc[2]}" if len(loc) > 2 else "")
+    if len(loc) >= 2 and loc[0] in TABLES and isinstance(loc[1], int):
+        subject = f"[[{loc[0]}]] entry {loc[1] + 1}" + (f" {loc[2]}" if len(loc) > 2 else "")
         if request is not None and request.config_file is not None:
             subject = f"config file {request.config_file}: {subject}"
     elif len(loc) >= 2 and loc[1] in names:

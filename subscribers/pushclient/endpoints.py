@@ -16,6 +16,10 @@ from urllib.parse import urlsplit
 
 from subscribers.errors import EndpointNotAllowed, InvalidSubscription
 from ticker.errors import Unavailable
+from ticker.net.addresses import is_public  # the platform's rule; importable from here too
+
+__all__ = ["MAX_ENDPOINT_CHARS", "AllowList", "Resolver", "Target", "check_addresses",
+           "check_endpoint", "is_public"]
 
 MAX_ENDPOINT_CHARS = 2048
 
@@ -86,19 +90,6 @@ def check_endpoint(endpoint: str, allow: AllowList) -> Target:
     if port not in (None, 443) or not allow.allows_https(host):
         raise _refuse(f"{host!r} is not one of the push services this site sends to.")
     return Target(host, 443, resolve=True)
-
-
-def is_public(address: str) -> bool:
-    """True for a globally routable unicast address (not private, loopback, link-local...)."""
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return bool(ip.is_global) and not (
-        ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast
-        or ip.is_reserved or ip.is_unspecified)
 
 
 async def check_addresses(target: Target, resolve: Resolver) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 import subscribers.cli
 from subscribers.settings import PushSettings
 from ticker import __version__
-from ticker.cli import feed, serve, tokens, users
+from ticker.cli import feed, feeds, serve, tokens, users
 from ticker.cli.errors import CliError, Unreachable
 from ticker.settings import Part, Settings, SettingsError, load_settings
 from ticker.storage import StorageError
@@ -17,7 +17,7 @@ from ticker.storage import StorageError
 Command = Callable[[argparse.Namespace, Settings], int]
 
 # The platform's commands, then those of the parts plugged in (Web Push: vapid, alerts).
-MODULES = [serve, feed, tokens, users, subscribers.cli]
+MODULES = [serve, feed, tokens, users, feeds, subscribers.cli]
 # The parts' settings sections: every command sees (and checks) TICKER_PUSH_* and push keys.
 PARTS: tuple[type[Part], ...] = (PushSettings,)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ticker.feed import wire
-from ticker.feed.names import is_latest
+from ticker.feed.names import is_latest, is_on_demand
 
 
 class Message:
@@ -202,8 +202,12 @@ class Hub:
     """The channels of one node and who is subscribed to each."""
 
     def __init__(self, names: Iterable[str], *, max_size: int, max_age: float,
-                 clock: Callable[[], float]) -> None:
+                 clock: Callable[[], float], max_on_demand: int = 1000) -> None:
         self._clock = clock
+        # Channels made because a client named them (the headlines family), oldest first:
+        # at most ``max_on_demand``, so a hostile client cannot make a million.
+        self._on_demand: dict[str, None] = {}
+        self._max_on_demand = max_on_demand
         self._max_size = max_size
         self._max_age = max_age
         self.channels: dict[str, Channel] = {}
@@ -222,7 +226,23 @@ class Hub:
         return self.channels[name]
 
     def get(self, name: str) -> Channel | None:
-        return self.channels.get(name)
+        """The channel, made now if it is of a family made on first use and the cap allows."""
+        channel = self.channels.get(name)
+        if channel is None and is_on_demand(name) and self._room_for_one():
+            channel = self.add_channel(name)
+            self._on_demand[name] = None
+        return channel
+
+    def _room_for_one(self) -> bool:
+        if len(self._on_demand) < self._max_on_demand:
+            return True
+        # Full: forget one that was named but never used (no message, no subscriber), so
+        # names a client tried once do not lock the family for good.
+        for name in self._on_demand:
+            if self.channels[name].offset == 0 and not self._subscribers[name]:
+                del self._on_demand[name], self.channels[name], self._subscribers[name]
+                return True
+        return False
 
     def subscribe(self, name: str, sink: Sink, since: Position | None) -> Recovery:
         """Register ``sink`` and return what it must be sent first. Registration and the
@@ -252,7 +272,12 @@ class Hub:
         (slow consumer) removes itself from ``_subscribers`` during ``deliver``, hence the
         copy of the keys.
         """
-        channel = self.channels[name]
+        channel = self.channels.get(name)
+        if channel is None:
+            if not is_on_demand(name):
+                raise KeyError(name)
+            # The server publishing is not a client naming: no cap, and never forgotten.
+            channel = self.add_channel(name)
         msg = channel.append(data, self._clock())
         sinks = list(self._subscribers[name])
         self.fanout(msg, sinks)

@@ -21,9 +21,16 @@ DATA_PREFIX = "data:"
 SOURCE_NAME_PATTERN = rf"[a-z0-9][a-z0-9._-]{{0,{63 - len(DATA_PREFIX)}}}"
 SOURCE_NAME_RE = re.compile(SOURCE_NAME_PATTERN + r"\Z")
 
+# ``headlines:<language>`` and ``headlines:<category>``: the headlines of one language or one
+# section. Made on first use (see :meth:`ticker.feed.channels.Hub.get`), so a widget may
+# subscribe before the first article of its kind arrives.
+HEADLINES = "headlines"
+HEADLINES_PREFIX = "headlines:"
+HEADLINES_KEY_RE = re.compile(rf"[a-z0-9][a-z0-9._-]{{0,{63 - len(HEADLINES_PREFIX)}}}\Z")
+
 # The built-in channels and whether each is a "latest" channel (hands its current value to
 # every new subscriber) rather than a stream that starts new subscribers at the head.
-BUILTIN: dict[str, bool] = {"clock": True, "headlines": False, "breaking": True,
+BUILTIN: dict[str, bool] = {"clock": True, HEADLINES: False, "breaking": True,
                             "console:alerts": False}
 # Channels only a console login may subscribe to (alert status objects for the editors).
 PRIVATE_PREFIX = "console:"
@@ -40,6 +47,17 @@ def is_private(name: str) -> bool:
 def data_channel(source: str) -> str:
     """The channel a data source publishes to."""
     return DATA_PREFIX + source
+
+
+def headlines_channel(key: str) -> str:
+    """The headlines channel of one language or category (``headlines:en``)."""
+    return HEADLINES_PREFIX + key
+
+
+def is_on_demand(name: str) -> bool:
+    """Whether a channel of this name is made when first named (the headlines family)."""
+    return (name.startswith(HEADLINES_PREFIX)
+            and HEADLINES_KEY_RE.match(name, len(HEADLINES_PREFIX)) is not None)
 
 
 def is_latest(name: str) -> bool:

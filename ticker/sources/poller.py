@@ -20,6 +20,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from ticker import appkeys
 from ticker.feed.publisher import Publisher
 from ticker.metrics import Metrics
+from ticker.net.client import PublicClient, Refused
 from ticker.settings import SourceSettings
 from ticker.sources.parse import (
     MalformedDocument,
@@ -57,7 +58,7 @@ class Fetched:
 
 
 async def fetch(source: SourceSettings, state: SourceState,
-                client: aiohttp.ClientSession) -> Fetched | None:
+                client: PublicClient) -> Fetched | None:
     """GET the document, conditionally when we hold validators; ``None`` means 304."""
     headers: dict[str, str] = {}
     if state.payload is not None:
@@ -66,8 +67,7 @@ async def fetch(source: SourceSettings, state: SourceState,
         if state.last_modified:
             headers["If-Modified-Since"] = state.last_modified
     try:
-        async with client.get(source.url, headers=headers,
-                              timeout=aiohttp.ClientTimeout(total=source.timeout)) as resp:
+        async with client.get(source.url, headers=headers, seconds=source.timeout) as resp:
             if resp.status == 304:
                 return None
             if not 200 <= resp.status < 300:
@@ -79,6 +79,8 @@ async def fetch(source: SourceSettings, state: SourceState,
             return Fetched(body, resp.headers.get("ETag"), resp.headers.get("Last-Modified"))
     except TimeoutError:  # aiohttp's timeouts are ClientErrors too: this must come first
         raise FetchError("timeout", f"no complete answer within {source.timeout:g} s") from None
+    except Refused as exc:
+        raise FetchError("refused", str(exc)[:300]) from None
     except aiohttp.ClientError as exc:
         raise FetchError("network", f"{type(exc).__name__}: {exc}"[:300]) from None
 
@@ -97,7 +99,7 @@ async def _read_limited(resp: aiohttp.ClientResponse, max_bytes: int) -> bytes:
 
 
 async def poll_source(source: SourceSettings, state: SourceState,
-                      client: aiohttp.ClientSession, publisher: Publisher, metrics: Metrics,
+                      client: PublicClient, publisher: Publisher, metrics: Metrics,
                       now: datetime | None = None) -> None:
     """One poll of ``source``: publish on ``data:<name>`` if the value or its staleness
     changed. Never raises (a scheduled job that raises only fills the log)."""
@@ -130,7 +132,7 @@ class Result:
     validators: tuple[str | None, str | None] | None = None  # of a good document
 
 
-async def _attempt(source: SourceSettings, state: SourceState, client: aiohttp.ClientSession,
+async def _attempt(source: SourceSettings, state: SourceState, client: PublicClient,
                    started: datetime) -> Result:
     """Fetch and read the document, and decide what to publish."""
     try:
@@ -175,7 +177,7 @@ async def schedule_sources(app: web.Application, scheduler: AsyncIOScheduler) ->
     """
     settings = app[appkeys.settings]
     sources: tuple[SourceSettings, ...] = settings.sources
-    client: aiohttp.ClientSession = app[appkeys.http_client]
+    client = app[appkeys.http_client]
     publisher: Publisher = app[appkeys.publisher]
     metrics: Metrics = app[appkeys.metrics]
     states = app[appkeys.source_states]  # created empty with the app: /healthz reads it

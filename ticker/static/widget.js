@@ -6,7 +6,8 @@
  *           data-channels="clock,breaking,data:covid19,headlines" async></script>
  *
  * Attributes of the script tag:
- *   data-channels  comma-separated channels (default "clock,breaking,headlines")
+ *   data-channels  comma-separated channels (default "clock,breaking,headlines"); one
+ *                  language's or category's headlines instead: "headlines:en", "headlines:sport"
  *   data-url       the ticker server (default: where this script was loaded from)
  *   data-target    CSS selector of an element to render into (default: right after the tag)
  *   data-limit     how many headlines to keep on screen (default 8)
@@ -246,12 +247,17 @@
     } catch (e) {
       locale = "en-GB";
     }
+    const unique = Array.from(new Set(channels.length ? channels : DEFAULT_CHANNELS));
+    // One list of headlines: "headlines", or one language's or category's ("headlines:en").
+    const headlines = unique.find((c) => c === "headlines" || c.indexOf("headlines:") === 0);
     return {
-      channels: Array.from(new Set(channels.length ? channels : DEFAULT_CHANNELS)),
+      channels: unique,
+      headlines: headlines || "",
       base: base.href,
       wsUrl: wsUrl.href,
       sseUrl: new URL("sse", base).href,
-      historyUrl: new URL("api/channels/headlines/messages?limit=" + limit, base).href,
+      historyUrl: new URL("api/channels/" + encodeURIComponent(headlines || "headlines") +
+        "/messages?limit=" + limit, base).href,
       target: ds.target || "",
       limit: limit,
       locale: locale,
@@ -390,7 +396,7 @@
       }
       root.appendChild(this.dataBox);
 
-      if (has("headlines")) {
+      if (this.cfg.headlines) {
         const section = el("section", "headlines-section");
         const title = el("h2", "section-title", this.cfg.title);
         title.id = "ticker-headlines-title";
@@ -644,7 +650,9 @@
           this.attempt = 0;
         }, STABLE_MS);
       }
-      if (ch === "headlines" && (!before || frame.recovered === false)) this.refetchHeadlines();
+      if (ch === this.cfg.headlines && (!before || frame.recovered === false)) {
+        this.refetchHeadlines();
+      }
       // A latest-value channel that has a value sends it right after this frame; offset 0
       // in a fresh numbering means it has none (the banner was lost with a restart).
       if (ch === "breaking" && frame.recovered === false && frame.offset === 0) {
@@ -666,7 +674,7 @@
       this.positions[ch] = { epoch: frame.epoch, offset: frame.offset };
       if (ch === "clock") this.onClock(frame.data);
       else if (ch === "breaking") this.showBreaking(frame.data);
-      else if (ch === "headlines") this.addHeadlines([frame], true);
+      else if (ch === this.cfg.headlines) this.addHeadlines([frame], true);
       else if (ch.indexOf("data:") === 0) this.showData(ch, frame.data);
       this.emit("ticker:message", { channel: ch, epoch: frame.epoch, offset: frame.offset,
         data: frame.data });
@@ -849,7 +857,7 @@
         return; // live messages still arrive; the next recovered:false tries again
       }
       if (this.destroyed || !isObject(body) || !Array.isArray(body.messages)) return;
-      const valid = body.messages.filter((m) => isObject(m) && m.channel === "headlines" &&
+      const valid = body.messages.filter((m) => isObject(m) && m.channel === this.cfg.headlines &&
         typeof m.epoch === "string" && isOffset(m.offset) && isObject(m.data));
       this.addHeadlines(valid, false);
     }
