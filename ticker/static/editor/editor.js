@@ -272,13 +272,14 @@ async function loadAlerts() {
   } catch (err) { unavailable(list, err); }
 }
 
-// Live counts (console:alerts) and the current banner (breaking) over one WebSocket; the
-// browser sends the session cookie with it, which is what lets console:* through.
+// Live counts (console:alerts), the current banner (breaking) and new articles (headlines)
+// over one WebSocket; the browser sends the session cookie with it, which is what lets
+// console:* through.
 function connect(delay = 1000) {
   const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws");
   state.ws = ws;
   ws.onopen = () => {
-    ws.send(JSON.stringify({ type: "subscribe", channels: ["console:alerts", "breaking"] }));
+    ws.send(JSON.stringify({ type: "subscribe", channels: ["console:alerts", "breaking", "headlines"] }));
     $("#live").textContent = "live";
   };
   ws.onmessage = (ev) => {
@@ -287,6 +288,7 @@ function connect(delay = 1000) {
     if (f.type === "message" && f.channel === "breaking") {
       $("#banner-now").textContent = f.data.clear ? "none" : f.data.title || "–";
     }
+    if (f.type === "message" && f.channel === "headlines") articlesChanged(f.data);
     if (f.type === "error" && f.code === "forbidden_channel") $("#live").textContent = "not live (log in again)";
   };
   ws.onclose = () => {
@@ -318,6 +320,19 @@ function articleRow(a, extra) {
       el("div", { class: "meta" }, [a.category, a.language, when(a.published || a.updated),
         a.breaking ? "breaking" : null, a.approval].filter(Boolean).join(" · "))),
     ...extra);
+}
+
+// A new or changed article: reload the lists once a burst (a feed's first poll) is over.
+let articlesTimer = 0;
+let approvalsToo = false;
+function articlesChanged(data) {
+  approvalsToo = approvalsToo || Boolean(data && data.breaking);
+  clearTimeout(articlesTimer);
+  articlesTimer = setTimeout(() => {
+    loadArticles();
+    if (approvalsToo) loadApprovals();
+    approvalsToo = false;
+  }, 250);
 }
 
 async function loadArticles() {
