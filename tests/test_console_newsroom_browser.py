@@ -3,13 +3,18 @@ webhook while a reader's page is open and an editor is logged in to ``/editor``;
 reader's widget shows the headline, the editor sees the article arrive, pushes it to one
 topic after reading the preview and the audience size, and watches the live counts reach
 exactly that audience, which the push-service stand-in (VAPID verified, payload decrypted)
-confirms."""
+confirms.
+
+``TICKER_UPDATE_SCREENSHOTS=1`` also writes docs/img/editor.png (the README's picture of the
+console); CI leaves it alone."""
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -26,6 +31,7 @@ pytestmark = pytest.mark.browser
 
 SECRET = "whsec-e2e"
 TIMEOUT_MS = 15_000
+IMG = Path(__file__).resolve().parent.parent / "docs" / "img"
 ARTICLE = {"guid": "e2e-1", "url": "https://news.example/derby", "title": "Derby ends 3-2",
            "summary": "A late winner settles it.", "category": "sport", "language": "en"}
 
@@ -102,6 +108,9 @@ async def test_an_article_from_the_cms_reaches_the_widget_and_an_editor_pushes_i
         await expect(alert.locator(".counts")).to_contain_text(
             "targeted 4 · accepted 4 · failed 0", timeout=TIMEOUT_MS)
         await expect(alert.locator(".meta").first).to_contain_text("done", timeout=TIMEOUT_MS)
+        if os.environ.get("TICKER_UPDATE_SCREENSHOTS") == "1":
+            await editor.evaluate("window.scrollTo(0, 0)")  # the header is sticky
+            await editor.screenshot(path=str(IMG / "editor.png"), full_page=True)
         assert errors == []
     finally:
         await context.close()
