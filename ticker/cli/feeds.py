@@ -55,7 +55,9 @@ def _feed(args: argparse.Namespace) -> NewsFeedSettings:
     except pydantic.ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise ValueError(f"{where}: {first['msg']}") from None
+        # A validator's own sentence, without pydantic's "Value error, " in front of it.
+        reason = first.get("ctx", {}).get("error", first["msg"])
+        raise ValueError(f"{where}: {reason}") from None
 
 
 async def _add(args: argparse.Namespace, settings: Settings) -> int:

@@ -88,18 +88,18 @@ OPERATIONS = (
                          "content": {"application/json": {
                              "schema": {"$ref": "#/components/schemas/Ingested"}}}}},
               errors=("invalid_article", "invalid_signature", "stale_signature",
-                      "replayed_signature", "forbidden")),
+                      "replayed_signature")),
     Operation("GET", "/api/articles", "Recent articles, newest first", auth=True,
               answer=ArticleList, params=(("query", ArticlesQuery),), tags=("articles",),
-              errors=("invalid_request", "forbidden")),
+              errors=("invalid_request",)),
     Operation("GET", "/api/approvals", "Breaking articles waiting for an editor", auth=True,
-              answer=ArticleList, tags=("articles",), errors=("forbidden",)),
+              answer=ArticleList, tags=("articles",)),
     Operation("POST", "/api/approvals/{id}", "Send or dismiss a queued breaking article",
               description="`send` makes the push alert (audit-logged); `dismiss` drops it "
                           "from the queue.",
               auth=True, body=Decision, answer=Decided, params=(("path", ArticlePath),),
               tags=("articles",),
-              errors=("invalid_request", "forbidden", "unknown_article", "not_pending",
+              errors=("invalid_request", "unknown_article", "not_pending",
                       "alerts_unavailable")),
 )
 
