@@ -40,7 +40,7 @@ class FeedOrigin:
         origin = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            def do_GET(self) -> None:
                 origin.polls[self.path.partition("node=")[2]] += 1
                 body = ('<?xml version="1.0"?><rss version="2.0"><channel><title>Local'
                         f"</title>{''.join(origin.items)}</channel></rss>").encode()
