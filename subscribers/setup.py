@@ -54,7 +54,8 @@ async def _push_ctx(app: web.Application) -> AsyncIterator[None]:
         return
     exact = frozenset(h for h, _ in push.allow.http_exact)
     async with delivering(app[appkeys.database], config, subject, push.clock, push.metrics,
-                          app[appkeys.publisher].publish, exact) as running:
+                          app[appkeys.publisher].publish, exact,
+                          settings.storage.broker_url) as running:
         push.engine, push.runner, push.progress = (running.engine, running.runner,
                                                    running.progress)
         try:

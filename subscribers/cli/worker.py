@@ -77,7 +77,7 @@ async def work(settings: Settings, subject: str) -> None:
         exact = frozenset(h for h, _ in AllowList.parse(config.push_allowed_hosts).http_exact)
         async with delivering(db, config, subject, SystemClock(),
                               PushMetrics(CollectorRegistry()), StatusLines(),
-                              exact) as running:
+                              exact, settings.storage.broker_url) as running:
             print(f"worker {running.engine.owner} delivering from {place(url)}", flush=True)
             await stop.wait()
             print(f"worker {running.engine.owner} stopping", flush=True)
