@@ -57,6 +57,9 @@ class Supervisor:
         self.stopping = False
 
     def start(self) -> None:
+        # Before the first fork: a SIGTERM from now on stops the children too.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self.stop)
         for slot in self.slots:
             self._start(slot)
 
@@ -68,8 +71,6 @@ class Supervisor:
 
     def run(self) -> None:
         """Until SIGTERM or SIGINT: reap and restart children; then stop them all."""
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, self.stop)
         while not self.stopping:
             self._reap()
             now = self.clock()
