@@ -8,16 +8,13 @@ from typing import Any
 
 from aiohttp import web
 
-from subscribers import alerts
 from subscribers.crypto import vapid
-from subscribers.crypto.encryptor import Encryptor, InlineEncryptor, ProcessEncryptor
-from subscribers.delivery.engine import Engine, SystemClock
-from subscribers.delivery.runner import AlertRunner
-from subscribers.delivery.sender import Sender, make_session
+from subscribers.delivery.engine import SystemClock
+from subscribers.delivery.node import delivering
 from subscribers.editorial.articles import article_hook
 from subscribers.metrics import PushMetrics
 from subscribers.migrations import MIGRATIONS
-from subscribers.progress import CHANNEL, ProgressPublisher
+from subscribers.progress import CHANNEL
 from subscribers.pushclient.endpoints import AllowList
 from subscribers.ratelimit import RateLimiter
 from subscribers.service import PUSH, PushService
@@ -55,38 +52,17 @@ async def _push_ctx(app: web.Application) -> AsyncIterator[None]:
         log.error("push refuses to start: %s", push.disabled_reason)
         yield
         return
-    db, metrics = app[appkeys.database], push.metrics
-    key = await vapid.ensure_key(db)
-    log.info("push ready", extra={"vapid_public_key": key.public_key, "vapid_subject": subject})
-    session = make_session(config.push_connections_per_host,
-                           max(config.push_concurrency, config.push_connections_per_host),
-                           frozenset(h for h, _ in push.allow.http_exact))
-    jwts = vapid.JwtCache(subject, push.clock.now, metrics.vapid_signatures.inc)
-    encryptor: Encryptor = InlineEncryptor()
-    if config.push_encrypt_processes > 0:
-        encryptor = ProcessEncryptor(config.push_encrypt_processes)
-        await encryptor.start()
-    engine = Engine(db, Sender(session), vapid.KeyRing(db), jwts, push.clock, metrics=metrics,
-                    concurrency=config.push_concurrency,
-                    max_attempts=config.push_max_attempts, encryptor=encryptor,
-                    batch_size=config.push_batch_size,
-                    lease_seconds=config.push_lease_seconds)
-    progress = ProgressPublisher(lambda alert_id: alerts.status(db, alert_id),
-                                 app[appkeys.publisher].publish)
-    # The engine reports each batch result and each finished alert through the same
-    # callback (the runner hands it on).
-    runner = AlertRunner(db, engine, push.clock, on_progress=progress)
-    await runner.start()
-    push.engine, push.runner, push.progress = engine, runner, progress
-    try:
-        yield
-    finally:
-        push.engine = push.runner = push.progress = None
-        push.disabled_reason = "Web Push is shutting down."
-        await runner.stop()
-        await progress.close()
-        await session.close()
-        await encryptor.close()
+    exact = frozenset(h for h, _ in push.allow.http_exact)
+    async with delivering(app[appkeys.database], config, subject, push.clock, push.metrics,
+                          app[appkeys.publisher].publish, exact,
+                          settings.storage.broker_url) as running:
+        push.engine, push.runner, push.progress = (running.engine, running.runner,
+                                                   running.progress)
+        try:
+            yield
+        finally:
+            push.engine = push.runner = push.progress = None
+            push.disabled_reason = "Web Push is shutting down."
 
 
 def setup_push(app: web.Application) -> None:

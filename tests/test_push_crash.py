@@ -28,10 +28,10 @@ KILLS_AT = (900, 2200, 3500)  # stand-in requests seen before each kill
 
 
 class StandInProcess:
-    def __init__(self, key: str, out: Path) -> None:
+    def __init__(self, key: str, out: Path, count: int = SUBSCRIBERS) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tests.standin_process", "--key", key, "--count",
-             str(SUBSCRIBERS), "--out", str(out)], stdout=subprocess.PIPE,
+             str(count), "--out", str(out)], stdout=subprocess.PIPE,
             cwd=Path(__file__).resolve().parent.parent)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()

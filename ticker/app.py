@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -16,6 +17,7 @@ from apscheduler.triggers.cron import CronTrigger
 from subscribers.settings import PushSettings
 from subscribers.setup import setup_push
 from ticker import appkeys
+from ticker.cluster.leader import Leader, choose_lock
 from ticker.console import admin, page, routes
 from ticker.console.limits import Buckets, LoginLimits
 from ticker.errors import error_middleware
@@ -68,24 +70,40 @@ async def _http_client_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[appkeys.settings]
     publisher = app[appkeys.publisher]
+    # The clock ticks on every node; feeds and sources run on the leader's scheduler,
+    # paused on every other node (see ticker.cluster.leader).
+    clock = AsyncIOScheduler(timezone="UTC")
     scheduler = AsyncIOScheduler(timezone="UTC")
     app[appkeys.scheduler] = scheduler
     label = settings.server.clock_zone_label
     # The current time first, so the clock channel has a value from the start.
     await tick_clock(publisher, settings.server.timezone, label)
-    scheduler.add_job(tick_clock, CronTrigger(second=0, timezone="UTC"),
-                      args=(publisher, settings.server.timezone, label), id="clock",
-                      misfire_grace_time=30, coalesce=True, max_instances=1)
+    clock.add_job(tick_clock, CronTrigger(second=0, timezone="UTC"),
+                  args=(publisher, settings.server.timezone, label), id="clock",
+                  misfire_grace_time=30, coalesce=True, max_instances=1)
+    clock.start()
+    scheduler.start(paused=True)
+    leader = Leader(choose_lock(settings.storage.database_url_resolved,
+                                app[appkeys.process_index]),
+                    lambda leads: scheduler.resume() if leads else scheduler.pause())
+    app[appkeys.leader] = leader
+    await leader.start()
     if settings.sources:
         from ticker.sources.poller import schedule_sources
 
-        await schedule_sources(app, scheduler)
+        await schedule_sources(app, scheduler, poll_now=leader.leading)
     if sample.enabled(settings):
         # Once: the sample never changes and is never fetched (see ticker.sources.sample).
         await publisher.publish(f"data:{sample.NAME}", sample.payload())
-    scheduler.start()
     yield
+    await leader.stop()
     scheduler.shutdown(wait=False)
+    clock.shutdown(wait=False)
+
+
+def _scheduler_health(app: web.Application) -> dict[str, Any]:
+    leader = app.get(appkeys.leader)
+    return {"status": "off"} if leader is None else leader.health()
 
 
 async def _heartbeat_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -117,7 +135,9 @@ async def _fanout_ctx(app: web.Application) -> AsyncIterator[None]:
     fanout.close()
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(settings: Settings, *, process_index: int = 0) -> web.Application:
+    """The app of one server process; ``process_index``: its place under
+    ``serve --processes N`` (0 when alone), which decides leadership on SQLite."""
     app = web.Application(middlewares=[error_middleware],
                           client_max_size=max(settings.feed.publish_max_bytes, 64 * 1024))
     metrics = Metrics()
@@ -125,6 +145,7 @@ def create_app(settings: Settings) -> web.Application:
               max_age=settings.feed.history_seconds, clock=time.time,
               max_on_demand=settings.feed.headlines_channels_max)
     app[appkeys.settings] = settings
+    app[appkeys.process_index] = process_index
     app[appkeys.metrics] = metrics
     app[appkeys.hub] = hub
     app[appkeys.publisher] = Publisher(hub, metrics)
@@ -135,6 +156,7 @@ def create_app(settings: Settings) -> web.Application:
     sample_note = (f"data:{sample.NAME} is an offline sample (JHU CSSE, 18 July 2021)"
                    if sample.enabled(settings) else None)
     states: dict[str, SourceState] = app[appkeys.source_states]
+    app[appkeys.health_checks]["scheduler"] = lambda: _scheduler_health(app)
     app[appkeys.health_checks]["sources"] = lambda: sources_health(states, sample_note)
     app[appkeys.started_at] = datetime.now(UTC)
     app[appkeys.trusted_proxies] = parse_networks(settings.server.trusted_proxies)

@@ -11,6 +11,7 @@ from aiohttp import web
 if TYPE_CHECKING:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+    from ticker.cluster.leader import Leader
     from ticker.console.limits import LoginLimits
     from ticker.feed.channels import Hub
     from ticker.feed.connections import Connections
@@ -36,7 +37,12 @@ connections: web.AppKey[Connections] = web.AppKey("connections")
 database: web.AppKey[Database] = web.AppKey("database")
 # Every part's migrations, run when the database opens; a part plugged in adds its own.
 migrations: web.AppKey[list[Migration]] = web.AppKey("migrations")
+# The leader's scheduler (feeds, data sources): paused while this node does not lead.
 scheduler: web.AppKey[AsyncIOScheduler] = web.AppKey("scheduler")
+# Whether this node leads the scheduler, and by which lock (ticker.cluster.leader).
+leader: web.AppKey[Leader] = web.AppKey("leader")
+# This process's place under ``serve --processes N`` (0 when alone).
+process_index = web.AppKey("process_index", int)
 # Every outgoing fetch of the node (feeds, data sources): public addresses only.
 http_client: web.AppKey[PublicClient] = web.AppKey("http_client")
 # Parts that report on /healthz: name -> a function returning that part's status object

@@ -129,6 +129,9 @@ class ServerSettings(Section):
     host: str = "127.0.0.1"
     # 0 asks the kernel for a free port (tests); ``serve`` prints the one it got.
     port: int = Field(default=8080, ge=0, le=65535)
+    # Server processes on the port (SO_REUSEPORT): one per core; above 1 needs a shared
+    # broker (redis://), since memory:// keeps the feed inside one process.
+    processes: int = Field(default=1, ge=1, le=256)
     public_url: str = ""
     site_name: str = Field(default="Newsroom", min_length=1, max_length=200)
     timezone: str = "UTC"

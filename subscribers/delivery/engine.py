@@ -139,6 +139,8 @@ class Engine:
         # Called with the alert id after each batch result and when an alert finishes.
         self.on_progress = on_progress
         self.pauses: dict[str, float] = {}  # push-service origin -> paused until
+        # Told each pause this process decides (shared with the others through Redis).
+        self.on_pause: Callable[[str, float], None] | None = None
         self._cancelled: set[int] = set()
         # Push-service origins whose last word on our VAPID credentials was 401/403; shown
         # on /healthz until that origin accepts a message again.
@@ -379,6 +381,8 @@ class Engine:
     def _apply(self, origin: str, due: Due, reply: Reply, decision: Decision) -> None:
         if decision.pause_host_until is not None:
             self.pauses[origin] = max(self.pauses.get(origin, 0.0), decision.pause_host_until)
+            if self.on_pause is not None:
+                self.on_pause(origin, self.pauses[origin])
         if self.metrics is not None:
             self.metrics.outcomes.inc(decision.outcome)
         if decision.state == "sent":

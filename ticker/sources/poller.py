@@ -169,8 +169,10 @@ def _jitter(interval: float) -> float:
     return min(interval * 0.1, 30.0)
 
 
-async def schedule_sources(app: web.Application, scheduler: AsyncIOScheduler) -> None:
-    """Poll every configured source once now, then on its interval.
+async def schedule_sources(app: web.Application, scheduler: AsyncIOScheduler,
+                           poll_now: bool = True) -> None:
+    """Poll every configured source once now (``poll_now``: on the leading node), then on
+    its interval.
 
     The first polls run concurrently before the server listens, so a subscriber's first
     frame already carries data; each is bounded by its source's timeout.
@@ -182,8 +184,9 @@ async def schedule_sources(app: web.Application, scheduler: AsyncIOScheduler) ->
     metrics: Metrics = app[appkeys.metrics]
     states = app[appkeys.source_states]  # created empty with the app: /healthz reads it
     states.update({s.name: SourceState(s.name) for s in sources})
-    await asyncio.gather(*(poll_source(s, states[s.name], client, publisher, metrics)
-                           for s in sources))
+    if poll_now:
+        await asyncio.gather(*(poll_source(s, states[s.name], client, publisher, metrics)
+                               for s in sources))
     for s in sources:
         scheduler.add_job(
             poll_source,

@@ -31,6 +31,10 @@ TYPES = {
 }
 
 
+# A node that cannot reach PostgreSQL at start says so rather than waiting asyncpg's minute.
+CONNECT_SECONDS = 10.0
+
+
 class StorageError(Exception):
     """The database cannot be opened where the settings point (one line, names the place)."""
 
@@ -55,6 +59,19 @@ class Database(Executor, Protocol):
 
 def render(sql: str, dialect: str) -> str:
     return sql.format(**TYPES[dialect]) if "{" in sql else sql
+
+
+def place(url: str) -> str:
+    """A database URL without its credentials: where it is, fit for a message or a log."""
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme}{sep}{rest.rpartition('@')[2]}" if sep else url
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {CONNECT_SECONDS:g} s"
+    text = (getattr(exc, "strerror", None) or str(exc) or type(exc).__name__).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 # --------------------------------------------------------------------------- SQLite
@@ -212,7 +229,13 @@ class PostgresDatabase:
     async def open(cls, url: str) -> PostgresDatabase:
         import asyncpg
 
-        pool = await asyncpg.create_pool(url, min_size=1, max_size=10)
+        try:
+            pool = await asyncpg.create_pool(url, min_size=1, max_size=10,
+                                             timeout=CONNECT_SECONDS)
+        except (OSError, TimeoutError, asyncpg.PostgresError,
+                asyncpg.InterfaceError) as exc:
+            raise StorageError(f"cannot reach the database at {place(url)}: "
+                               f"{_reason(exc)}") from None
         return cls(pool)
 
     async def execute(self, sql: str, params: Params = ()) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
 
 from aiohttp import web
@@ -25,6 +26,7 @@ async def healthz(request: web.Request) -> web.Response:
         "status": "degraded" if degraded else "ok",
         "database": "ok" if db_ok else "error",
         "connections": len(app[appkeys.connections]),
+        "pid": os.getpid(),  # which process answered (serve --processes N)
         "uptime_seconds": int((datetime.now(UTC) - started).total_seconds()),
         **parts,
     }

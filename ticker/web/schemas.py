@@ -71,6 +71,7 @@ class Health(BaseModel):
     status: Literal["ok", "degraded"]
     database: Literal["ok", "error"]
     connections: int = Field(ge=0)
+    pid: int = Field(ge=1, description="The process that answered (serve --processes N).")
     uptime_seconds: int = Field(ge=0)
 
 

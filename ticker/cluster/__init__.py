@@ -1,0 +1,2 @@
+"""Running as several processes and nodes: who leads the scheduler, and the supervisor of
+``ticker serve --processes N``."""
