@@ -42,7 +42,8 @@ def env_of(service: dict[str, Any]) -> dict[str, str]:
     return {str(k): str(v) for k, v in env.items()}
 
 
-def test_compose_has_two_nodes_two_workers_proxy_redis_and_postgres(compose: dict[str, Any]) -> None:
+def test_compose_has_two_nodes_two_workers_proxy_redis_and_postgres(
+        compose: dict[str, Any]) -> None:
     services = compose["services"]
     assert set(services) == {"proxy", "node1", "node2", "worker", "redis", "postgres"}
     assert services["node1"]["command"] == ["serve"] == services["node2"]["command"]
