@@ -38,13 +38,19 @@ ALERT = AlertIn("Flood warning", "Roads near the river are closed.", "https://ne
                 "", "", "flood", (), (), "normal", 3600)
 
 
-def postgres_cpu_ns() -> int:
-    """CPU of every PostgreSQL process (server, backends, WAL writer, checkpointer)."""
-    total = 0
-    for comm in Path("/proc").glob("[0-9]*/comm"):
+SHARED = ("walwriter", "checkpointer", "background writer")
+
+
+def postgres_cpu_ns(backends: Sequence[int]) -> int:
+    """CPU of the workers' own backends and of the server's shared writers (WAL writer,
+    checkpointer, background writer). Other sessions' backends (other tests on the same
+    server) are left out: they come and go, and one that exits takes its CPU with it."""
+    total = sum(cpu_ns(pid) for pid in backends)
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
-            if comm.read_text().strip() in ("postgres", "postmaster"):
-                total += cpu_ns(int(comm.parent.name))
+            text = cmdline.read_bytes().decode(errors="replace")
+            if text.startswith("postgres:") and any(name in text for name in SHARED):
+                total += cpu_ns(int(cmdline.parent.name))
         except (FileNotFoundError, ProcessLookupError, PermissionError):
             continue
     return total
@@ -81,7 +87,9 @@ async def work(url: str, alert_id: int, owner: str, held: int, size: int, start:
     backends live through the measurement (a backend that exits takes its CPU with it)."""
     db = await open_database(url, ())
     async with asyncio.timeout(60):  # the pool's connections, opened now
-        await asyncio.gather(*(db.fetchone("SELECT 1") for _ in range(held)))
+        rows = await asyncio.gather(*(db.fetchone("SELECT pg_backend_pid() AS pid, "
+                                                  "pg_sleep(0.2)") for _ in range(held)))
+    out.put(sorted({int(r["pid"]) for r in rows if r is not None}))
     done = [0, 0]
 
     async def loop() -> None:
@@ -125,11 +133,11 @@ def run(dsn: str, subscribers: int, processes: int, held: int, size: int) -> dic
                  for i in range(processes)]
         for p in procs:
             p.start()
-        time.sleep(3.0)  # imports and connections done before the clock starts
-        pg0, busy0, t0 = postgres_cpu_ns(), machine_busy_ns(), time.monotonic_ns()
+        backends = [pid for _ in procs for pid in out.get(timeout=120)]
+        pg0, busy0, t0 = postgres_cpu_ns(backends), machine_busy_ns(), time.monotonic_ns()
         start.set()
         results = [out.get(timeout=600) for _ in procs]
-        t1, pg1, busy1 = time.monotonic_ns(), postgres_cpu_ns(), machine_busy_ns()
+        t1, pg1, busy1 = time.monotonic_ns(), postgres_cpu_ns(backends), machine_busy_ns()
         stop.set()
         for p in procs:
             p.join()
@@ -138,7 +146,8 @@ def run(dsn: str, subscribers: int, processes: int, held: int, size: int) -> dic
     batches = sum(b for b, _ in results)
     pushes = sum(n for _, n in results)
     seconds = (t1 - t0) / 1e9
-    return {"subscribers": subscribers, "processes": processes, "held": held,
+    return {"subscribers": subscribers, "backends": len(backends), "processes": processes,
+            "held": held,
             "batch_size": size, "batches": batches, "pushes": pushes,
             "complete": pushes == subscribers, "seconds": seconds,
             "batches_per_s": batches / seconds, "pushes_per_s": pushes / seconds,
