@@ -100,14 +100,14 @@ async def publish_everywhere(http: aiohttp.ClientSession, nodes: list[ServerProc
 async def test_a_websocket_subscribes_and_receives_through_the_proxy(
         stack: tuple[Proxy, list[ServerProcess]]) -> None:
     proxy, nodes = stack
-    async with aiohttp.ClientSession() as http:
-        async with http.ws_connect(proxy.url.replace("http", "ws") + "/ws") as ws:
-            await ws.send_json({"type": "subscribe", "channels": ["headlines"]})
-            while (frame := await ws.receive_json(timeout=10))["type"] != "subscribed":
-                pass
-            await publish_everywhere(http, nodes, "through the proxy")
-            while (frame := await ws.receive_json(timeout=10))["type"] != "message":
-                pass
+    async with aiohttp.ClientSession() as http, \
+            http.ws_connect(proxy.url.replace("http", "ws") + "/ws") as ws:
+        await ws.send_json({"type": "subscribe", "channels": ["headlines"]})
+        while (frame := await ws.receive_json(timeout=10))["type"] != "subscribed":
+            pass
+        await publish_everywhere(http, nodes, "through the proxy")
+        while (frame := await ws.receive_json(timeout=10))["type"] != "message":
+            pass
     assert frame["channel"] == "headlines"
     assert frame["data"]["title"] == "through the proxy"
 
