@@ -100,6 +100,20 @@ class _SqliteTx:
         return [dict(r) for r in await self._conn.execute_fetchall(sql, params)]
 
 
+async def _wal(conn: aiosqlite.Connection) -> None:
+    """Switch to WAL. Another process opening the same new file at that moment makes it
+    answer "database is locked" without waiting (busy_timeout does not cover the switch),
+    so the switch is tried again for a while."""
+    for attempt in range(100):
+        try:
+            await conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 99:
+                raise
+            await asyncio.sleep(0.05)
+
+
 class SqliteDatabase:
     dialect = "sqlite"
 
@@ -124,10 +138,10 @@ class SqliteDatabase:
                 conn = await aiosqlite.connect(path, isolation_level=None)
                 conns.append(conn)
                 conn.row_factory = aiosqlite.Row
-                await conn.execute("PRAGMA journal_mode=WAL")
+                await conn.execute("PRAGMA busy_timeout=5000")
+                await _wal(conn)
                 await conn.execute("PRAGMA synchronous=NORMAL")
                 await conn.execute("PRAGMA foreign_keys=ON")
-                await conn.execute("PRAGMA busy_timeout=5000")
         except (OSError, sqlite3.Error) as exc:
             for opened in conns:
                 await opened.close()

@@ -86,12 +86,22 @@ def ordered(migrations: Iterable[Migration]) -> list[Migration]:
     return [by_version[v] for v in sorted(by_version)]
 
 
+# PostgreSQL advisory lock key held while the schema changes: one migrator at a time.
+MIGRATION_LOCK = 7411
+
+
 async def migrate(db: Database, migrations: Iterable[Migration] = MIGRATIONS) -> int:
     """Apply the migrations this database lacks; returns how many ran."""
-    await db.execute(render(
-        "CREATE TABLE IF NOT EXISTS schema_migrations "
-        "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at {float} NOT NULL)",
-        db.dialect))
+    async with db.transaction() as tx:
+        if db.dialect == "postgres":
+            # CREATE TABLE IF NOT EXISTS is not safe against itself on PostgreSQL: nodes and
+            # workers started at once on an empty database (docker compose up) failed with
+            # a unique violation on pg_type, all but one of them.
+            await tx.execute(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+        await tx.execute(render(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at {float} NOT NULL)",
+            db.dialect))
     done = {r["version"] for r in await db.fetchall("SELECT version FROM schema_migrations")}
     ran = 0
     for version, name, statements in ((m.version, m.name, m.statements)
@@ -99,13 +109,14 @@ async def migrate(db: Database, migrations: Iterable[Migration] = MIGRATIONS) ->
         if version in done:
             continue
         async with db.transaction() as tx:
+            # Two processes starting at once must not both migrate: PostgreSQL takes the
+            # lock, SQLite's BEGIN IMMEDIATE already admits one writer; then look again.
             if db.dialect == "postgres":
-                # Two nodes starting at once must not both migrate.
-                await tx.execute("SELECT pg_advisory_xact_lock(7411)")
-                again = await tx.fetchone(
-                    "SELECT 1 AS x FROM schema_migrations WHERE version = ?", (version,))
-                if again:
-                    continue
+                await tx.execute(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+            again = await tx.fetchone(
+                "SELECT 1 AS x FROM schema_migrations WHERE version = ?", (version,))
+            if again:
+                continue
             for sql in statements:
                 await tx.execute(render(sql, db.dialect))
             await tx.execute(
