@@ -6,9 +6,11 @@ import pydantic
 from aiohttp import web
 
 from ticker import appkeys
+from ticker.broker import BrokerUnavailable
 from ticker.errors import (
     InvalidChannel,
     InvalidMessage,
+    Unavailable,
     UnknownChannel,
     from_validation,
     read_bytes,
@@ -42,8 +44,12 @@ async def publish_message(request: web.Request) -> web.Response:
         body = publish_body(name, raw)
     except pydantic.ValidationError as exc:
         raise from_validation(exc, "invalid_message", model=PublishBody) from None
-    msg = await request.app[appkeys.publisher].publish(
-        name, body.data.model_dump(exclude_unset=True))
+    try:
+        msg = await request.app[appkeys.publisher].publish(
+            name, body.data.model_dump(exclude_unset=True))
+    except BrokerUnavailable:
+        raise Unavailable("The feed's broker cannot be reached; nothing was published. "
+                          "Try again shortly.") from None
     answer = schemas.Published(channel=name, epoch=msg.epoch, offset=msg.offset)
     return web.json_response(answer.model_dump(), status=201)
 
@@ -69,7 +75,8 @@ OPERATIONS = (
                           "takes a title, or `{\"clear\": true}` to hide the banner.",
               auth=True, ok=201, body=PublishBody, answer=schemas.Published,
               params=(("path", schemas.ChannelPath),), tags=("channels",),
-              errors=("invalid_message", "invalid_channel", "unknown_channel")),
+              errors=("invalid_message", "invalid_channel", "unknown_channel",
+                      "unavailable")),
     Operation("GET", "/api/channels/{channel}/messages", "Recent messages of a channel",
               answer=schemas.History, tags=("channels",),
               params=(("path", schemas.ChannelPath), ("query", schemas.HistoryQuery)),
