@@ -53,9 +53,10 @@ class Collect:
     def finish_direct(self, frame: bytes, sent: int) -> None:
         raise AssertionError("never written directly (fd is -1)")
 
-    async def wait_for(self, count: int, timeout: float = 10.0) -> list[Message]:
-        deadline = time.monotonic() + timeout
-        while len(self.got) < count and time.monotonic() < deadline:
+    async def wait_for(self, count: int, within: float = 10.0) -> list[Message]:
+        """What it got once it holds ``count`` messages (or ``within`` seconds passed)."""
+        deadline = time.monotonic() + within
+        while len(self.got) < count and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.01)
         return self.got
 
