@@ -230,11 +230,19 @@ class RedisBroker:
             await self._sync_channel(name)
 
     async def _sync_channel(self, name: str) -> None:
-        head = await self._redis.hmget(self._meta + name, ["e", "s"])
         channel = self.hub.channel_for(name)
-        if head[0] is None or head[1] is None or channel is None:
+        if channel is None:
             return
-        epoch, top = _text(head[0]), int(head[1])
+        meta = self._meta + name
+        head = await self._redis.hmget(meta, ["e", "s"])
+        if head[0] is None:
+            # No message yet: the first node to look names the epoch, so that a client
+            # subscribed before the first message resumes on any node.
+            await self._redis.hsetnx(meta, "e", channel.epoch)
+            head = await self._redis.hmget(meta, ["e", "s"])
+        if head[0] is None:
+            return
+        epoch, top = _text(head[0]), int(head[1] or 0)
         if epoch == channel.epoch and channel.offset >= top:
             return
         first = channel.offset + 1 if epoch == channel.epoch else 1

@@ -1,0 +1,219 @@
+"""The feed across nodes: real ``ticker serve`` processes sharing the real Redis and PostgreSQL.
+
+A client on node B sees what was published on node A, numbered alike; a client that drops from
+A resumes on B without loss or duplicate (WebSocket and SSE); nodes ride out a Redis restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import shutil
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import websockets
+
+from tests.conftest import postgres_schema_url, redis_prefix_url
+from tests.support import ServerProcess, free_port, need
+from tests.test_feed_server import publish, read_sse, recv_json, until_type
+
+
+@pytest.fixture
+def shared_env() -> Iterator[dict[str, str]]:
+    """Settings that make two nodes one site: the same PostgreSQL schema and Redis prefix."""
+    for database_url in postgres_schema_url():
+        for broker_url in redis_prefix_url():
+            yield {"TICKER_DATABASE_URL": database_url, "TICKER_BROKER_URL": broker_url}
+
+
+def two_nodes(server_factory: Any, env: dict[str, str]) -> tuple[ServerProcess, ServerProcess]:
+    a = server_factory("a", env=env)
+    a.token = a.create_token()
+    a.start()
+    b = server_factory("b", env=env).start()
+    b.token = a.token  # one database: A's token is good on B
+    return a, b
+
+
+async def subscribe(ws: Any, channel: str, since: dict[str, Any] | None = None) -> dict[str, Any]:
+    frame: dict[str, Any] = {"type": "subscribe", "channels": [channel]}
+    if since is not None:
+        frame["since"] = {channel: since}
+    await ws.send(json.dumps(frame))
+    return await until_type(ws, "subscribed", channel)
+
+
+async def test_a_client_on_node_b_receives_what_node_a_published_numbered_alike(
+    server_factory: Any, shared_env: dict[str, str]
+) -> None:
+    a, b = two_nodes(server_factory, shared_env)
+    async with websockets.connect(a.ws_url) as on_a, websockets.connect(b.ws_url) as on_b:
+        sub_a, sub_b = await subscribe(on_a, "headlines"), await subscribe(on_b, "headlines")
+        assert (sub_a["epoch"], sub_a["offset"]) == (sub_b["epoch"], sub_b["offset"])
+        sent = [(await publish(a if n % 2 == 0 else b, {"title": f"n{n}"}))[1] for n in range(6)]
+        got_a = [await until_type(on_a, "message", "headlines") for _ in range(6)]
+        got_b = [await until_type(on_b, "message", "headlines") for _ in range(6)]
+    expected = [(s["epoch"], s["offset"], f"n{n}") for n, s in enumerate(sent)]
+    assert [(m["epoch"], m["offset"], m["data"]["title"]) for m in got_a] == expected
+    assert [(m["epoch"], m["offset"], m["data"]["title"]) for m in got_b] == expected
+    assert [s["offset"] for s in sent] == list(range(sub_a["offset"] + 1, sub_a["offset"] + 7))
+
+
+async def test_a_websocket_client_dropped_from_a_resumes_on_b_without_loss_or_duplicate(
+    server_factory: Any, shared_env: dict[str, str]
+) -> None:
+    a, b = two_nodes(server_factory, shared_env)
+    async with websockets.connect(b.ws_url) as watcher:
+        await subscribe(watcher, "headlines")
+        async with websockets.connect(a.ws_url) as on_a:
+            await subscribe(on_a, "headlines")
+            await publish(a, {"title": "seen"})
+            seen = await until_type(on_a, "message", "headlines")
+        for n in range(5):
+            await publish(a, {"title": f"missed {n}"})
+        # B has them once its own client has them (they travel through Redis).
+        await until_type(watcher, "message", "headlines")
+        while (await until_type(watcher, "message", "headlines"))["data"]["title"] != "missed 4":
+            pass
+    async with websockets.connect(b.ws_url) as on_b:
+        sub = await subscribe(on_b, "headlines", {"epoch": seen["epoch"], "offset": seen["offset"]})
+        replay = [await until_type(on_b, "message", "headlines") for _ in range(5)]
+        await publish(a, {"title": "live"})
+        live = await until_type(on_b, "message", "headlines")
+        with pytest.raises(TimeoutError):
+            await recv_json(on_b, wait=0.5)  # nothing twice
+    assert sub["recovered"] is True and sub["epoch"] == seen["epoch"]
+    assert [m["data"]["title"] for m in replay] == [f"missed {n}" for n in range(5)]
+    assert [m["offset"] for m in replay] == list(range(seen["offset"] + 1, seen["offset"] + 6))
+    assert (live["data"]["title"], live["offset"]) == ("live", seen["offset"] + 6)
+
+
+async def test_an_sse_client_dropped_from_a_resumes_on_b_with_last_event_id(
+    server_factory: Any, shared_env: dict[str, str]
+) -> None:
+    a, b = two_nodes(server_factory, shared_env)
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{a.url}/sse?channels=headlines") as resp:
+            await read_sse(resp, 1)
+            await publish(a, {"title": "one"})
+            (one,) = await read_sse(resp, 1)
+        async with websockets.connect(b.ws_url) as watcher:
+            await subscribe(watcher, "headlines")
+            for title in ("two", "three"):
+                await publish(a, {"title": title})
+            while (await until_type(watcher, "message", "headlines"))["data"]["title"] != "three":
+                pass
+        async with http.get(f"{b.url}/sse?channels=headlines",
+                            headers={"Last-Event-ID": one["id"]}) as resp:
+            sub, two, three = await read_sse(resp, 3)
+            await publish(b, {"title": "four"})
+            (four,) = await read_sse(resp, 1)
+    assert sub["data"]["recovered"] is True
+    assert [e["data"]["data"]["title"] for e in (two, three, four)] == ["two", "three", "four"]
+    epoch, offset = one["id"].split(":")
+    assert [e["id"] for e in (two, three, four)] == [f"{epoch}:{int(offset) + k}"
+                                                    for k in (1, 2, 3)]
+
+
+# ---------------------------------------------------------------------- a Redis of our own
+
+
+class OwnRedis:
+    """A ``redis-server`` of this test's own on a free port, which it may kill and restart.
+    Append-only with a sync per write, so a restart keeps what was published."""
+
+    def __init__(self, folder: Path) -> None:
+        exe = shutil.which("redis-server") or "/usr/bin/redis-server"
+        need(Path(exe).exists(), "redis-server is not installed")
+        self.exe, self.folder, self.port = exe, folder, free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            [self.exe, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder),
+             "--save", "", "--appendonly", "yes", "--appendfsync", "always"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                import socket
+
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(16).startswith(b"+PONG"):
+                        return
+            time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
+    server = OwnRedis(tmp_path / "redis")
+    server.start()
+    yield server
+    server.kill()
+
+
+def health(server: ServerProcess) -> dict[str, Any]:
+    with urllib.request.urlopen(server.url + "/healthz", timeout=5) as resp:
+        body: dict[str, Any] = json.loads(resp.read())
+    return body
+
+
+async def until_broker(server: ServerProcess, status: str, within: float = 30.0) -> None:
+    deadline = time.monotonic() + within
+    while health(server)["broker"]["status"] != status:
+        assert time.monotonic() < deadline, f"broker never {status}: {health(server)}"
+        await asyncio.sleep(0.1)
+
+
+async def test_nodes_ride_out_a_redis_restart_keeping_their_clients(
+    server_factory: Any, own_redis: OwnRedis, tmp_path: Path
+) -> None:
+    env = {"TICKER_BROKER_URL": own_redis.url,
+           "TICKER_DATABASE_URL": f"sqlite:///{tmp_path / 'shared.db'}"}
+    a, b = two_nodes(server_factory, env)
+    assert health(b)["broker"] == {"status": "ok", "url": own_redis.url}
+    async with websockets.connect(b.ws_url) as on_b:
+        await subscribe(on_b, "headlines")
+        _, before = await publish(a, {"title": "before"})
+        assert (await until_type(on_b, "message", "headlines"))["offset"] == before["offset"]
+
+        own_redis.kill()
+        await until_broker(a, "degraded")
+        await until_broker(b, "degraded")
+        status, body = await publish(a, {"title": "while down"})
+        assert status == 503 and body["error"]["code"] == "unavailable"
+
+        own_redis.start()
+        await until_broker(a, "ok")
+        await until_broker(b, "ok")
+        await publish(a, {"title": "after"})
+        msg = await until_type(on_b, "message", "headlines")  # the same connection
+    assert (msg["data"]["title"], msg["epoch"], msg["offset"]) == (
+        "after", before["epoch"], before["offset"] + 1)
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{b.url}/metrics") as resp:
+            metrics_b = await resp.text()
+        async with http.get(f"{a.url}/metrics") as resp:
+            metrics_a = await resp.text()
+    assert "ticker_broker_reconnects_total 1.0" in metrics_b
+    assert "ticker_broker_publish_errors_total 1.0" in metrics_a
+    outage_lines = [line for line in b.log().splitlines() if "broker unreachable" in line]
+    assert len(outage_lines) == 1  # once per outage, not once per attempt
