@@ -130,18 +130,21 @@ class OwnRedis:
     """A ``redis-server`` of this test's own on a free port, which it may kill and restart.
     Append-only with a sync per write, so a restart keeps what was published."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, password: str = "") -> None:
         exe = shutil.which("redis-server") or "/usr/bin/redis-server"
         need(Path(exe).exists(), "redis-server is not installed")
         self.exe, self.folder, self.port = exe, folder, free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.password = password
+        auth = f":{password}@" if password else ""
+        self.url = f"redis://{auth}127.0.0.1:{self.port}/0"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
             [self.exe, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder),
-             "--save", "", "--appendonly", "yes", "--appendfsync", "always"],
+             "--save", "", "--appendonly", "yes", "--appendfsync", "always",
+             *(["--requirepass", self.password] if self.password else [])],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -150,7 +153,7 @@ class OwnRedis:
 
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
                     s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
+                    if s.recv(64).startswith((b"+PONG", b"-NOAUTH")):
                         return
             time.sleep(0.05)
         raise RuntimeError("redis-server did not start")
@@ -217,3 +220,28 @@ async def test_nodes_ride_out_a_redis_restart_keeping_their_clients(
     assert "ticker_broker_publish_errors_total 1.0" in metrics_a
     outage_lines = [line for line in b.log().splitlines() if "broker unreachable" in line]
     assert len(outage_lines) == 1  # once per outage, not once per attempt
+
+
+async def test_the_broker_password_is_never_shown_in_health_or_logs(
+    server_factory: Any, tmp_path: Path
+) -> None:
+    password = "rds-pw-6c1e0f9a4b7d"
+    own = OwnRedis(tmp_path / "redis", password=password)
+    own.start()
+    try:
+        node = server_factory(env={"TICKER_BROKER_URL": own.url, "TICKER_LOG_LEVEL": "DEBUG"})
+        node.token = node.create_token()
+        node.start()
+        shown = health(node)["broker"]
+        assert shown == {"status": "ok", "url": f"redis://***@127.0.0.1:{own.port}/0"}
+        assert (await publish(node, {"title": "through a password"}))[0] == 201
+        own.kill()
+        await until_broker(node, "degraded")
+        assert (await publish(node, {"title": "refused"}))[0] == 503
+        printed = node.cli("serve", "--print-config").stdout
+    finally:
+        own.kill()
+    node.stop()
+    assert "redis://" in printed and password not in printed
+    out = node.log()
+    assert "broker unreachable" in out and password not in out
