@@ -7,6 +7,7 @@ file, redis:// talks to the real Redis on 127.0.0.1:6379 under a key prefix of t
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -18,7 +19,9 @@ import redis.asyncio
 from tests.conftest import redis_prefix_url
 from ticker.broker import Broker, open_broker
 from ticker.broker.history import MIGRATION
+from ticker.feed import resume
 from ticker.feed.channels import Hub, Message, Position
+from ticker.feed.session import Session, wall_ms
 from ticker.metrics import Metrics
 from ticker.storage import open_database
 from ticker.storage.database import Database
@@ -198,9 +201,9 @@ async def test_unknown_channels_are_refused_and_on_demand_ones_are_made(nodes: A
 async def redis_nodes(redis_url: str, sqlite_url: str) -> AsyncIterator[Any]:
     started: list[tuple[Broker, Database]] = []
 
-    async def make() -> Node:
+    async def make(hub_size: int = 50) -> Node:
         db = await open_database(sqlite_url, [*MIGRATIONS, MIGRATION])
-        hub = Hub(CHANNELS, max_size=50, max_age=3600, clock=time.time)
+        hub = Hub(CHANNELS, max_size=hub_size, max_age=3600, clock=time.time)
         broker = open_broker(redis_url, hub, Metrics(), history_size=50, history_seconds=3600)
         await broker.start(db)
         started.append((broker, db))
@@ -258,3 +261,27 @@ async def test_a_node_started_later_takes_every_channel_from_the_streams(
         "storm"]
     rec = b.hub.subscribe("headlines:de", Collect(), Position(made.epoch, 0))
     assert rec.recovered and [m.data["title"] for m in rec.messages] == ["Sturm"]
+
+
+async def test_a_resume_this_node_cannot_serve_is_read_from_the_stream(
+    redis_nodes: Any,
+) -> None:
+    # B's own history holds less than the stream (as a node that was away a while would).
+    a, b = await redis_nodes(), await redis_nodes(hub_size=2)
+    on_b = Collect()
+    b.hub.subscribe("headlines", on_b, None)
+    sent = [await a.broker.publish("headlines", {"n": n}) for n in range(4)]
+    await on_b.wait_for(4)
+    client = Collect()
+    session = Session(b.hub, client, rate=100, now=time.monotonic, wall_ms=wall_ms)
+    reply = session.dispatch({"type": "subscribe", "channels": ["headlines"], "since": {
+        "headlines": {"epoch": sent[0].epoch, "offset": sent[0].offset}}})
+    assert list(reply.deferred) == ["headlines"] and not reply.positions
+    out, stands = await resume.replay(reply.deferred, b.broker.history)
+    subscribed = json.loads(out[0])  # type: ignore[arg-type]
+    assert subscribed["recovered"] is True and subscribed["offset"] == sent[0].offset
+    assert [m.data["n"] for m in out[1:]] == [1, 2, 3]  # type: ignore[union-attr]
+    assert stands["headlines"] == Position(sent[-1].epoch, sent[-1].offset)
+    # The client was subscribed all along: what comes next reaches it.
+    await a.broker.publish("headlines", {"n": 4})
+    assert [m.data["n"] for m in await client.wait_for(1)] == [4]

@@ -113,6 +113,7 @@ class RedisBroker:
         self.url = mask_url(url)
         prefix = key_prefix(url)
         self.hub = hub
+        hub.remote_history = True
         self.metrics = metrics
         self._redis = redis_client(url)
         self._size = max(1, history_size)
@@ -154,6 +155,12 @@ class RedisBroker:
 
     async def history(self, channel: str, since: Position | None) -> Recovery:
         """Read from the stream itself (a node whose own history does not reach back)."""
+        try:
+            return await asyncio.wait_for(self._history(channel, since), PUBLISH_TIMEOUT)
+        except DOWN as exc:
+            raise BrokerUnavailable(f"the broker is not reachable ({_reason(exc)})") from None
+
+    async def _history(self, channel: str, since: Position | None) -> Recovery:
         head = await self._redis.hmget(self._meta + channel, ["e", "s"])
         local = self.hub.channels[channel]
         if head[0] is None or head[1] is None:

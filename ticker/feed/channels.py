@@ -246,6 +246,9 @@ class Hub:
         # How a message reaches its subscribers; a node may install one that spreads the
         # writes over threads (ticker.feed.fanout). Must deliver to every sink before returning.
         self.fanout: Callable[[Message, list[Sink]], None] = deliver_each
+        # Whether a broker shared with other nodes holds history this node's may lack (then
+        # a resume this node cannot serve is asked of the broker: ticker.feed.resume).
+        self.remote_history = False
         for name in names:
             self.add_channel(name)
 
