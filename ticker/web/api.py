@@ -6,11 +6,9 @@ import pydantic
 from aiohttp import web
 
 from ticker import appkeys
-from ticker.broker import BrokerUnavailable
 from ticker.errors import (
     InvalidChannel,
     InvalidMessage,
-    Unavailable,
     UnknownChannel,
     from_validation,
     read_bytes,
@@ -44,12 +42,9 @@ async def publish_message(request: web.Request) -> web.Response:
         body = publish_body(name, raw)
     except pydantic.ValidationError as exc:
         raise from_validation(exc, "invalid_message", model=PublishBody) from None
-    try:
-        msg = await request.app[appkeys.publisher].publish(
-            name, body.data.model_dump(exclude_unset=True))
-    except BrokerUnavailable:
-        raise Unavailable("The feed's broker cannot be reached; nothing was published. "
-                          "Try again shortly.") from None
+    # A broker that cannot be reached raises BrokerUnavailable: 503 (ticker.errors).
+    msg = await request.app[appkeys.publisher].publish(
+        name, body.data.model_dump(exclude_unset=True))
     answer = schemas.Published(channel=name, epoch=msg.epoch, offset=msg.offset)
     return web.json_response(answer.model_dump(), status=201)
 
