@@ -22,7 +22,7 @@ import pytest
 import websockets
 
 from tests.conftest import postgres_schema_url, redis_prefix_url
-from tests.support import ServerProcess, free_port, need
+from tests.support import ServerProcess, base_env, free_port, need, run_cli
 from tests.test_feed_server import publish, read_sse, recv_json, until_type
 
 
@@ -245,3 +245,15 @@ async def test_the_broker_password_is_never_shown_in_health_or_logs(
     assert "redis://" in printed and password not in printed
     out = node.log()
     assert "broker unreachable" in out and password not in out
+
+
+def test_serve_with_an_unreachable_redis_stops_with_one_line_naming_it(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens there
+    env = {**base_env(tmp_path), "TICKER_PORT": "0",
+           "TICKER_BROKER_URL": f"redis://:pw-9f3a1c@127.0.0.1:{port}/0"}
+    out = run_cli(["serve"], env, timeout=60)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert lines == [lines[0]] and lines[0].startswith(
+        f"ticker: error: cannot reach the broker at redis://***@127.0.0.1:{port}/0")
+    assert "pw-9f3a1c" not in out.stderr + out.stdout and "Traceback" not in out.stderr
