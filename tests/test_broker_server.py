@@ -26,12 +26,16 @@ from tests.support import ServerProcess, base_env, free_port, need, run_cli
 from tests.test_feed_server import publish, read_sse, recv_json, until_type
 
 
-@pytest.fixture
-def shared_env() -> Iterator[dict[str, str]]:
+def shared_settings() -> Iterator[dict[str, str]]:
     """Settings that make two nodes one site: the same PostgreSQL schema and Redis prefix."""
     for database_url in postgres_schema_url():
         for broker_url in redis_prefix_url():
             yield {"TICKER_DATABASE_URL": database_url, "TICKER_BROKER_URL": broker_url}
+
+
+@pytest.fixture
+def shared_env() -> Iterator[dict[str, str]]:
+    yield from shared_settings()
 
 
 def two_nodes(server_factory: Any, env: dict[str, str]) -> tuple[ServerProcess, ServerProcess]:
@@ -257,3 +261,42 @@ def test_serve_with_an_unreachable_redis_stops_with_one_line_naming_it(tmp_path:
     assert lines == [lines[0]] and lines[0].startswith(
         f"ticker: error: cannot reach the broker at redis://***@127.0.0.1:{port}/0")
     assert "pw-9f3a1c" not in out.stderr + out.stdout and "Traceback" not in out.stderr
+
+
+@pytest.fixture(params=["memory", "redis"])
+def backend_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """SQLite + memory://, then PostgreSQL + Redis: one server's settings on each backend."""
+    if request.param == "memory":
+        yield {"TICKER_DATABASE_URL": f"sqlite:///{tmp_path / 'ticker.db'}"}
+    else:
+        yield from shared_settings()
+
+
+async def test_feed_scenarios_hold_through_a_server_on_each_backend(
+    server_factory: Any, backend_env: dict[str, str]
+) -> None:
+    server = server_factory(env=backend_env)
+    server.token = server.create_token()
+    server.start()
+    await publish(server, {"title": "banner"}, channel="breaking")
+    async with websockets.connect(server.ws_url) as ws:
+        await ws.send(json.dumps({"type": "subscribe", "channels": ["clock", "breaking"]}))
+        clock = await until_type(ws, "message", "clock")
+        banner = await until_type(ws, "message", "breaking")
+        sub = await subscribe(ws, "headlines")
+        sent = [(await publish(server, {"title": f"n{n}"}))[1] for n in range(5)]
+        got = [await until_type(ws, "message", "headlines") for _ in range(5)]
+    assert "iso" in clock["data"] and banner["data"]["title"] == "banner"
+    assert [(m["offset"], m["data"]["title"]) for m in got] == [
+        (s["offset"], f"n{n}") for n, s in enumerate(sent)]
+    assert [m["offset"] for m in got] == list(range(sub["offset"] + 1, sub["offset"] + 6))
+    for n in (5, 6):
+        await publish(server, {"title": f"n{n}"})
+    async with websockets.connect(server.ws_url) as ws:
+        again = await subscribe(ws, "headlines", {"epoch": got[-1]["epoch"],
+                                                  "offset": got[-1]["offset"]})
+        missed = [await until_type(ws, "message", "headlines") for _ in range(2)]
+        with pytest.raises(TimeoutError):
+            await recv_json(ws, wait=0.5)
+    assert again["recovered"] is True
+    assert [m["data"]["title"] for m in missed] == ["n5", "n6"]
