@@ -17,6 +17,7 @@ import pytest
 import redis.asyncio
 
 from tests.conftest import redis_prefix_url
+from tests.test_broker_server import OwnRedis
 from ticker.broker import Broker, open_broker
 from ticker.broker.history import MIGRATION
 from ticker.feed import resume
@@ -285,3 +286,44 @@ async def test_a_resume_this_node_cannot_serve_is_read_from_the_stream(
     # The client was subscribed all along: what comes next reaches it.
     await a.broker.publish("headlines", {"n": 4})
     assert [m.data["n"] for m in await client.wait_for(1)] == [4]
+
+
+async def test_a_node_that_lost_its_subscription_catches_up_from_the_stream_in_order(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    own = OwnRedis(tmp_path / "redis")  # its own Redis: every pub/sub client is cut here
+    own.start()
+    started: list[tuple[Broker, Database]] = []
+    metrics = [Metrics(), Metrics()]
+    try:
+        for k in range(2):
+            db = await open_database(sqlite_url, [*MIGRATIONS, MIGRATION])
+            hub = Hub(CHANNELS, max_size=50, max_age=3600, clock=time.time)
+            broker = open_broker(own.url, hub, metrics[k], history_size=50, history_seconds=3600)
+            await broker.start(db)
+            started.append((broker, db))
+        (a, _), (b, _) = started
+        on_b = Collect()
+        b.hub.subscribe("headlines", on_b, None)  # type: ignore[attr-defined]
+        await a.publish("headlines", {"n": 0})
+        await on_b.wait_for(1)
+        admin = redis.asyncio.Redis.from_url(own.url)
+        await admin.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+        await admin.aclose()
+        # Published while B is away (it reconnects after a backoff): B must not lose them.
+        for n in range(1, 21):
+            await a.publish("headlines", {"n": n})
+        got = await on_b.wait_for(21, within=30)
+        assert [m.data["n"] for m in got] == list(range(21))
+        assert [m.offset for m in got] == list(range(1, 22))
+        deadline = time.monotonic() + 30
+        while b.health()["status"] != "ok" and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        assert b.health()["status"] == "ok"
+        # It did lose its subscription, and came back once.
+        assert metrics[1].registry.get_sample_value("ticker_broker_reconnects_total") == 1
+    finally:
+        for broker, db in started:
+            await broker.close()
+            await db.close()
+        own.kill()
