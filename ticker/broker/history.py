@@ -63,6 +63,7 @@ class HistoryStore:
         self._pending: list[Message] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
 
     async def load(self) -> dict[str, Stored]:
         """Every stored channel: its numbering and its last ``max_size`` messages (under a new
@@ -117,7 +118,7 @@ class HistoryStore:
         self._task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
-        while True:
+        while not self._closing:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), FLUSH_SECONDS)
             self._wake.clear()
@@ -126,7 +127,8 @@ class HistoryStore:
             except Exception as exc:  # the database is down or full: keep serving
                 log.warning("feed history not saved", extra={"error": type(exc).__name__,
                                                              "messages": len(self._pending)})
-                await asyncio.sleep(1.0)
+                if not self._closing:
+                    await asyncio.sleep(1.0)
 
     async def flush(self) -> None:
         """Write what waits, in three statements whatever its size."""
@@ -161,10 +163,13 @@ class HistoryStore:
             [(name, m.offset - self._max_size) for name, m in heads.items()])
 
     async def close(self) -> None:
-        """Stop the writer and save what is left (a clean stop loses nothing)."""
+        """Stop the writer and save what is left (a clean stop loses nothing). The writer
+        is asked to stop, not cancelled: a write cancelled halfway would leave the database's
+        transaction open for the writes that follow."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            self._closing = True
+            self._wake.set()
+            with contextlib.suppress(Exception):
                 await self._task
             self._task = None
         await self.flush()
