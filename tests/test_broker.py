@@ -195,6 +195,22 @@ async def test_unknown_channels_are_refused_and_on_demand_ones_are_made(nodes: A
     assert msg.offset == 1 and "headlines:fr" in node.hub.channels
 
 
+async def test_a_burst_of_concurrent_publishes_is_numbered_without_gaps_and_delivered_in_order(
+    nodes: Any,
+) -> None:
+    node = await nodes(history_size=500)
+    sink = Collect()
+    node.hub.subscribe("headlines", sink, None)
+    # More in flight than a node's Redis connections (they wait for one, never fail).
+    sent = await asyncio.gather(*(node.broker.publish("headlines", {"n": n})
+                                  for n in range(300)))
+    got = await sink.wait_for(300)
+    assert sorted(m.offset for m in sent) == list(range(1, 301))
+    assert [m.offset for m in got] == list(range(1, 301))
+    by_offset = {m.offset: m.data["n"] for m in sent}
+    assert [m.data["n"] for m in got] == [by_offset[m.offset] for m in got]
+
+
 # ---------------------------------------------------------------------- redis:// only
 
 
