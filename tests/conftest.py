@@ -86,3 +86,33 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"sqlite:///{tmp_path / 'ticker.db'}"
     else:
         yield from postgres_schema_url()
+
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def redis_prefix_url() -> Iterator[str]:
+    """The machine's Redis under a key prefix of one test's own, its keys deleted afterwards."""
+    import secrets
+
+    import redis
+
+    prefix = f"t_{secrets.token_hex(6)}:"
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        client.close()
+        need(False, f"Redis at 127.0.0.1:6379 is not usable: {exc}")
+    try:
+        yield f"{REDIS_URL}?key_prefix={prefix}"
+    finally:
+        keys = list(client.scan_iter(match=prefix + "*", count=1000))
+        if keys:
+            client.delete(*keys)
+        client.close()
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    yield from redis_prefix_url()

@@ -121,3 +121,60 @@ def test_the_registry_knows_the_kinds_and_every_source_name_makes_a_channel_name
     assert names.SOURCE_NAME_RE.match(longest) and not names.SOURCE_NAME_RE.match(longest + "s")
     assert names.is_channel_name(names.data_channel(longest))
     assert not names.SOURCE_NAME_RE.match("a:b")  # the colon separates kind from name
+
+
+@pytest.mark.parametrize(
+    ("epoch", "offset", "taken", "history", "resume_from_3"),
+    [
+        ("e1", 4, True, [1, 2, 3, 4], True),  # the next one: history grows
+        ("e1", 3, False, [1, 2, 3], True),  # a duplicate (pub/sub and stream both gave it)
+        ("e1", 1, False, [1, 2, 3], True),  # an old one
+        ("e1", 6, True, [6], False),  # a hole (4, 5 never came): history restarts after it
+        ("e2", 1, True, [1], False),  # a new numbering (the broker lost its data)
+    ],
+)
+def test_a_broker_numbered_message_is_taken_once_and_a_hole_is_never_papered_over(
+    epoch: str, offset: int, taken: bool, history: list[int], resume_from_3: bool
+) -> None:
+    ch = stream(max_size=10)
+    for i in range(1, 4):
+        assert ch.accept("e1", i, {"n": i}, ts=0) is not None
+    msg = ch.accept(epoch, offset, {"n": offset}, ts=0)
+    assert (msg is not None) is taken
+    assert [m.offset for m in ch.recent(10)] == history
+    assert ch.since(Position("e1", 3), now=0).recovered is resume_from_3
+
+
+def test_a_channel_restored_from_storage_resumes_in_its_old_epoch() -> None:
+    old = stream()
+    for i in range(4):
+        old.append({"n": i}, now=0)
+    new = stream()
+    new.epoch = "other"
+    new.restore("e1", 4, old.recent(10))
+    rec = new.since(Position("e1", 2), now=0)
+    assert rec.recovered and [m.offset for m in rec.messages] == [3, 4]
+    assert new.append({"n": 9}, now=0).offset == 5
+
+
+def test_skipping_to_the_head_forgets_history_that_no_longer_leads_there() -> None:
+    ch = stream()
+    for i in range(1, 3):
+        ch.accept("e1", i, {"n": i}, ts=0)
+    ch.skip_to("e1", 9)
+    assert ch.position == Position("e1", 9) and ch.recent(10) == []
+    assert ch.since(Position("e1", 2), now=0).recovered is False
+    assert ch.since(Position("e1", 9), now=0).recovered is True
+
+
+def test_the_hub_hands_a_broker_message_to_subscribers_once() -> None:
+    hub = Hub(["headlines"], max_size=10, max_age=100, clock=lambda: 0.0)
+    sink = ListSink()
+    hub.subscribe("headlines", sink, None)  # type: ignore[arg-type]
+    epoch = hub.channels["headlines"].epoch
+    hub.accept("headlines", epoch, 1, {"n": 1}, 0.0)
+    hub.accept("headlines", epoch, 1, {"n": 1}, 0.0)
+    hub.accept("headlines:en", epoch, 1, {"n": 1}, 0.0)  # made on first use, no subscriber
+    assert hub.accept("nope", epoch, 1, {}, 0.0) is None  # a channel this node lacks
+    assert [m.offset for m in sink.got] == [1]
+    assert "headlines:en" in hub.channels

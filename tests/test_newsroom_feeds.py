@@ -20,6 +20,7 @@ from tests.feedfixtures import ATOM, BILLION_LAUGHS, EXTERNAL_ENTITY, RSS
 from tests.support import ServerProcess
 from ticker import appkeys
 from ticker.app import create_app
+from ticker.broker.memory import MemoryBroker
 from ticker.feed.channels import Hub
 from ticker.feed.names import feed_channels
 from ticker.feed.publisher import Publisher
@@ -116,7 +117,8 @@ class Rig:
         self.client = client
         self.metrics = Metrics()
         self.hub = Hub(feed_channels([]), max_size=100, max_age=3600, clock=time.time)
-        self.newsroom = Newsroom(db, Publisher(self.hub, self.metrics), "approve", lambda: None)
+        self.newsroom = Newsroom(db, Publisher(MemoryBroker(self.hub), self.metrics),
+                                 "approve", lambda: None)
         self.states: dict[str, FeedState] = {}
 
     async def poll(self, feed: NewsFeedSettings, now: float | None = None) -> FeedState:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from ticker import audit
+from ticker.broker.memory import MemoryBroker
 from ticker.feed.channels import Hub
 from ticker.feed.names import feed_channels
 from ticker.feed.publisher import Publisher
@@ -47,7 +48,7 @@ def newsroom(db: Database, hooked: list[Any] | None = None) -> tuple[Newsroom, H
         hooked.append((article.guid, actor))
         return 7
 
-    return Newsroom(db, Publisher(hub, Metrics()), "approve",
+    return Newsroom(db, Publisher(MemoryBroker(hub), Metrics()), "approve",
                     lambda: hook if hooked is not None else None), hub
 
 

@@ -98,7 +98,7 @@ def test_settings_built_in_code_take_flat_names_and_read_no_environment(
         ({"TICKER_WS_HEARTBEAT_SECONDS": "0.01"}, "must be 0 (off) or at least 0.1 seconds"),
         ({"TICKER_PUSH_CONCURRENCY": "1.5"}, "setting push_concurrency"),
         ({"TICKER_DATABASE_URL": "mysql://db"}, "setting database_url"),
-        ({"TICKER_BROKER_URL": "redis://x"}, "setting broker_url"),
+        ({"TICKER_BROKER_URL": "kafka://x"}, "setting broker_url"),
         ({"TICKER_URL": "ftp://x"}, "setting url (TICKER_URL)"),
         ({"TICKER_LOG_FORMAT": "xml"}, "setting log_format"),
     ],

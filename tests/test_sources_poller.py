@@ -17,6 +17,7 @@ from yarl import URL
 from tests.origin import serve_get
 from ticker import appkeys
 from ticker.app import create_app
+from ticker.broker.memory import MemoryBroker
 from ticker.feed.channels import Hub, Message
 from ticker.feed.publisher import Publisher
 from ticker.metrics import Metrics
@@ -92,7 +93,7 @@ class Rig:
         self.client = client
         self.metrics = Metrics()
         self.hub = Hub([CHANNEL], max_size=50, max_age=3600, clock=time.time)
-        self.publisher = Publisher(self.hub, self.metrics)
+        self.publisher = Publisher(MemoryBroker(self.hub), self.metrics)
         self.state = SourceState(source.name)
 
     async def poll(self) -> None:
@@ -329,7 +330,7 @@ async def test_a_poll_that_cannot_publish_does_not_raise_and_publishes_next_time
     rig: Rig, origin: Origin
 ) -> None:
     origin.etag = '"v1"'
-    rig.publisher = FlakyPublisher(rig.hub, rig.metrics)
+    rig.publisher = FlakyPublisher(MemoryBroker(rig.hub), rig.metrics)
     await rig.poll()
     assert rig.published == [] and rig.state.payload is None
     assert rig.errors("internal") == 1

@@ -17,6 +17,8 @@ from apscheduler.triggers.cron import CronTrigger
 from subscribers.settings import PushSettings
 from subscribers.setup import setup_push
 from ticker import appkeys
+from ticker.broker import open_broker
+from ticker.broker.history import MIGRATION as FEED_HISTORY
 from ticker.cluster.leader import Leader, choose_lock
 from ticker.console import admin, page, routes
 from ticker.console.limits import Buckets, LoginLimits
@@ -56,6 +58,15 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
     app[appkeys.database] = await open_database(settings.storage.database_url_resolved, migrations)
     yield
     await app[appkeys.database].close()
+
+
+async def _broker_ctx(app: web.Application) -> AsyncIterator[None]:
+    # After the database (the embedded broker keeps its history there), before anything
+    # publishes (the scheduler ticks the clock at start).
+    broker = app[appkeys.broker]
+    await broker.start(app[appkeys.database])
+    yield
+    await broker.close()
 
 
 async def _http_client_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -148,10 +159,15 @@ def create_app(settings: Settings, *, process_index: int = 0) -> web.Application
     app[appkeys.process_index] = process_index
     app[appkeys.metrics] = metrics
     app[appkeys.hub] = hub
-    app[appkeys.publisher] = Publisher(hub, metrics)
+    storage = settings.storage
+    broker = open_broker(storage.broker_url, hub, metrics,
+                         history_size=settings.feed.history_size,
+                         history_seconds=settings.feed.history_seconds)
+    app[appkeys.broker] = broker
+    app[appkeys.publisher] = Publisher(broker, metrics)
     app[appkeys.connections] = Connections()
-    app[appkeys.migrations] = list(MIGRATIONS)
-    app[appkeys.health_checks] = {}
+    app[appkeys.migrations] = [*MIGRATIONS, FEED_HISTORY]
+    app[appkeys.health_checks] = {"broker": broker.health}
     app[appkeys.source_states] = {}
     sample_note = (f"data:{sample.NAME} is an offline sample (JHU CSSE, 18 July 2021)"
                    if sample.enabled(settings) else None)
@@ -165,7 +181,7 @@ def create_app(settings: Settings, *, process_index: int = 0) -> web.Application
         Buckets(settings.console.login_attempts_per_account, window),
         Buckets(settings.console.login_attempts_per_address, window))
     app[appkeys.push_topics] = settings.part(PushSettings).push_topics
-    app.cleanup_ctx.extend([_database_ctx, _http_client_ctx, _scheduler_ctx,
+    app.cleanup_ctx.extend([_database_ctx, _broker_ctx, _http_client_ctx, _scheduler_ctx,
                            _heartbeat_ctx, _fanout_ctx])
     app.on_shutdown.append(_on_shutdown)
     app.router.add_get("/ws", ws.ws_handler)

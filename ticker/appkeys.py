@@ -11,6 +11,7 @@ from aiohttp import web
 if TYPE_CHECKING:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+    from ticker.broker.base import Broker
     from ticker.cluster.leader import Leader
     from ticker.console.limits import LoginLimits
     from ticker.feed.channels import Hub
@@ -33,6 +34,8 @@ settings: web.AppKey[Settings] = web.AppKey("settings")
 metrics: web.AppKey[Metrics] = web.AppKey("metrics")
 hub: web.AppKey[Hub] = web.AppKey("hub")
 publisher: web.AppKey[Publisher] = web.AppKey("publisher")
+# The feed's broker (memory:// or redis://, from settings.storage.broker_url).
+broker: web.AppKey[Broker] = web.AppKey("broker")
 connections: web.AppKey[Connections] = web.AppKey("connections")
 database: web.AppKey[Database] = web.AppKey("database")
 # Every part's migrations, run when the database opens; a part plugged in adds its own.

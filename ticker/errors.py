@@ -54,6 +54,7 @@ import pydantic
 from aiohttp import web
 from pydantic_core import PydanticCustomError
 
+from ticker.broker.base import BrokerUnavailable
 from ticker.feed.names import NAME_PATTERN
 
 log = logging.getLogger("ticker.http")
@@ -311,6 +312,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except TickerError as err:
         return error_response(err)
+    except BrokerUnavailable:
+        # Whatever route was publishing (a channel item, an article's headline): the feed's
+        # broker (Redis) is down; the node itself is fine and the client may retry.
+        return error_response(Unavailable("The feed's broker cannot be reached; nothing "
+                                          "was published. Try again shortly."))
     except pydantic.ValidationError as exc:
         return error_response(from_validation(exc))
     except web.HTTPException as exc:

@@ -69,6 +69,13 @@ class Metrics:
         self.feed_errors = Counter(
             "ticker_feed_errors_total", "Feed polls that failed, by reason",
             ["feed", "reason"], registry=r)
+        self.broker_reconnects = Counter(
+            "ticker_broker_reconnects_total",
+            "Times this node got its broker back after losing it", registry=r)
+        self.broker_publish_errors = Counter(
+            "ticker_broker_publish_errors_total",
+            "Publishes refused because the broker could not be reached", registry=r)
         self.publish_latency = Histogram(
-            "ticker_publish_seconds", "Time to fan a message out to local connections",
+            "ticker_publish_seconds",
+            "Time to publish (memory://: fan-out to local connections; redis://: the round trip)",
             registry=r, buckets=(0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5))

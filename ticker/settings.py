@@ -182,11 +182,9 @@ class StorageSettings(Section):
 
     @field_validator("broker_url")
     @classmethod
-    def _memory_broker(cls, value: str) -> str:
-        # The scaled-out broker (redis://) arrives with multi-node support; refusing beats
-        # silently running each node on its own.
-        if not value.startswith("memory://"):
-            raise ValueError("only memory:// is supported by this version")
+    def _broker_scheme(cls, value: str) -> str:
+        if not value.startswith(("memory://", "redis://", "rediss://")):
+            raise ValueError("must start with memory://, redis:// or rediss://")
         return value
 
     @property

@@ -107,6 +107,37 @@ class Channel:
         self.prune(now)
         return msg
 
+    def accept(self, epoch: str, offset: int, data: Mapping[str, Any],
+               ts: float) -> Message | None:
+        """Take a message numbered elsewhere (by the broker); ``None`` for one already held.
+
+        A new epoch, or an offset that skips some, starts the local history afresh: what it
+        held no longer leads without a hole to what follows, so resuming from before the
+        hole must say ``recovered: false`` (or be served from the broker's own history)."""
+        if epoch == self.epoch and offset <= self.offset:
+            return None
+        if epoch != self.epoch or offset != self.offset + 1:
+            self._history.clear()
+            self.epoch = epoch
+        self.offset = offset
+        msg = Message(self.name, epoch, offset, data, ts)
+        self._history.append(msg)
+        self.prune(ts)
+        return msg
+
+    def restore(self, epoch: str, offset: int, messages: Iterable[Message]) -> None:
+        """Start from numbering kept elsewhere (the database, after a restart)."""
+        self.epoch = epoch
+        self.offset = offset
+        self._history.clear()
+        self._history.extend(m for m in messages if m.epoch == epoch and m.offset <= offset)
+
+    def skip_to(self, epoch: str, offset: int) -> None:
+        """The numbering went on without us and its messages are gone: jump to the head."""
+        if epoch != self.epoch or offset > self.offset:
+            self._history.clear()
+            self.epoch, self.offset = epoch, offset
+
     def prune(self, now: float) -> None:
         """Drop messages older than the age bound, keeping the latest value of a latest channel."""
         history = self._history
@@ -215,8 +246,16 @@ class Hub:
         # How a message reaches its subscribers; a node may install one that spreads the
         # writes over threads (ticker.feed.fanout). Must deliver to every sink before returning.
         self.fanout: Callable[[Message, list[Sink]], None] = deliver_each
+        # Whether a broker shared with other nodes holds history this node's may lack (then
+        # a resume this node cannot serve is asked of the broker: ticker.feed.resume).
+        self.remote_history = False
         for name in names:
             self.add_channel(name)
+
+    @property
+    def max_size(self) -> int:
+        """How many messages each channel's history holds."""
+        return self._max_size
 
     def add_channel(self, name: str) -> Channel:
         if name not in self.channels:
@@ -265,6 +304,26 @@ class Hub:
             return len(self._subscribers.get(name, ()))
         return sum(len(s) for s in self._subscribers.values())
 
+    def channel_for(self, name: str) -> Channel | None:
+        """The channel a message of the server's is for (made now if of the family made on
+        first use: the server publishing is not a client naming, so no cap applies)."""
+        channel = self.channels.get(name)
+        if channel is None and is_on_demand(name):
+            channel = self.add_channel(name)
+        return channel
+
+    def accept(self, name: str, epoch: str, offset: int, data: Mapping[str, Any],
+               ts: float) -> Message | None:
+        """Hand a message numbered by the broker to this node's subscribers, once: one
+        already held (a duplicate) or for a channel this node lacks gives ``None``."""
+        channel = self.channel_for(name)
+        if channel is None:
+            return None
+        msg = channel.accept(epoch, offset, data, ts)
+        if msg is not None:
+            self.fanout(msg, list(self._subscribers[name]))
+        return msg
+
     def publish(self, name: str, data: Mapping[str, Any]) -> tuple[Message, int]:
         """Append to the channel and hand the message to every subscriber.
 
@@ -272,12 +331,9 @@ class Hub:
         (slow consumer) removes itself from ``_subscribers`` during ``deliver``, hence the
         copy of the keys.
         """
-        channel = self.channels.get(name)
+        channel = self.channel_for(name)
         if channel is None:
-            if not is_on_demand(name):
-                raise KeyError(name)
-            # The server publishing is not a client naming: no cap, and never forgotten.
-            channel = self.add_channel(name)
+            raise KeyError(name)
         msg = channel.append(data, self._clock())
         sinks = list(self._subscribers[name])
         self.fanout(msg, sinks)

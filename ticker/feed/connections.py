@@ -17,8 +17,9 @@ import time
 from aiohttp import web
 
 from ticker.feed import wire
-from ticker.feed.channels import Message
-from ticker.feed.session import Reply, Session
+from ticker.feed.channels import Message, Position
+from ticker.feed.resume import released
+from ticker.feed.session import Outgoing, Reply, Session
 from ticker.metrics import Metrics
 
 log = logging.getLogger("ticker.feed")
@@ -50,8 +51,8 @@ def plain_socket_fd(transport: asyncio.BaseTransport) -> int:
 class WsConnection:
     """A :class:`~ticker.feed.channels.Sink` writing frames straight to one transport."""
 
-    __slots__ = ("__weakref__", "closed", "fd", "limit", "metrics", "pinged", "seen", "session",
-                 "transport", "ws")
+    __slots__ = ("__weakref__", "closed", "fd", "held", "limit", "metrics", "pinged", "seen",
+                 "session", "transport", "ws")
 
     def __init__(self, ws: web.WebSocketResponse, transport: asyncio.Transport, limit: int,
                  metrics: Metrics) -> None:
@@ -64,6 +65,7 @@ class WsConnection:
         self.pinged = 0.0  # when the heartbeat last pinged it (0: never)
         self.session: Session | None = None
         self.fd = plain_socket_fd(transport)
+        self.held: list[Message] | None = None  # while a replay is read (see hold)
 
     def finish_direct(self, frame: bytes, sent: int) -> None:
         """After a direct write of ``sent`` bytes of ``frame`` (-1: the socket failed)."""
@@ -74,7 +76,24 @@ class WsConnection:
             self.transport.write(frame[sent:])  # asyncio sends the rest when it can
 
     def deliver(self, msg: Message) -> None:
+        if self.held is not None:
+            self.held.append(msg)
+            return
         self._write(msg.ws_frame)
+
+    def hold(self) -> None:
+        """Keep what is delivered until :meth:`release` (a replay is being read): no direct
+        writes meanwhile, so every message passes through :meth:`deliver`."""
+        self.held = []
+        self.fd = -1
+
+    def release(self, out: list[Outgoing], stands: dict[str, Position]) -> None:
+        """Send ``out`` (the replays), then what was held that they did not cover."""
+        held, self.held = self.held or [], None
+        self.fd = plain_socket_fd(self.transport)
+        self.send_reply(Reply(out))
+        for msg in released(held, stands):
+            self.deliver(msg)
 
     def send_reply(self, reply: Reply) -> None:
         for item in reply.out:
@@ -119,8 +138,8 @@ class SseConnection:
     until :meth:`start` waits in order, so nothing published while the headers go out is
     lost or sent ahead of the replay."""
 
-    __slots__ = ("chunked", "closed", "done", "fd", "limit", "metrics", "pending", "positions",
-                 "session", "transport")
+    __slots__ = ("chunked", "closed", "done", "fd", "held", "limit", "metrics", "pending",
+                 "positions", "session", "transport")
 
     def __init__(self, transport: asyncio.Transport, chunked: bool, limit: int,
                  metrics: Metrics) -> None:
@@ -134,11 +153,15 @@ class SseConnection:
         self.done = asyncio.Event()
         self.pending: list[bytes] | None = []  # None once the stream has started
         self.session: Session | None = None
+        self.held: list[Message] | None = None  # while a replay is read (see hold)
 
     def event_id(self) -> str:
         return ",".join(self.positions.values())
 
     def deliver(self, msg: Message) -> None:
+        if self.held is not None:
+            self.held.append(msg)
+            return
         self.positions[msg.channel] = f"{msg.epoch}:{msg.offset}"
         self.write(wire.sse_event(msg.sse_data, self.event_id()))
 
@@ -148,6 +171,18 @@ class SseConnection:
                 self.deliver(item)
             else:  # protocol frames carry no position: no id
                 self.write(wire.sse_event(wire.sse_data_lines(item)))
+
+    def hold(self) -> None:
+        """Keep what is delivered until :meth:`release` (a replay is being read)."""
+        self.held = []
+
+    def release(self, out: list[Outgoing], stands: dict[str, Position]) -> None:
+        """Send ``out`` (the replays), then what was held that they did not cover."""
+        held, self.held = self.held or [], None
+        self.positions.update({n: f"{p.epoch}:{p.offset}" for n, p in stands.items()})
+        self.send_reply(Reply(out))
+        for msg in released(held, stands):
+            self.deliver(msg)
 
     def finish_direct(self, frame: bytes, sent: int) -> None:
         raise AssertionError("an SSE connection is never written to directly (fd is -1)")

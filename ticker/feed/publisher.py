@@ -1,7 +1,7 @@
 """Publishing: the one path every message takes into the feed (API, CLI, clock, sources).
 
-With the embedded broker (``memory://``) the hub of this process is the authority; a
-scaled-out broker replaces this class behind the same ``publish`` method.
+The broker numbers the message and brings it to every node's Hub (:mod:`ticker.broker`):
+with ``memory://`` at once, in this process; with ``redis://`` through Redis.
 """
 
 from __future__ import annotations
@@ -10,19 +10,21 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from ticker.feed.channels import Hub, Message
+from ticker.broker.base import Broker
+from ticker.feed.channels import Message
 from ticker.metrics import Metrics
 
 
 class Publisher:
-    def __init__(self, hub: Hub, metrics: Metrics) -> None:
-        self.hub = hub
+    def __init__(self, broker: Broker, metrics: Metrics) -> None:
+        self.broker = broker
         self.metrics = metrics
 
     async def publish(self, channel: str, data: Mapping[str, Any]) -> Message:
-        # Async although the embedded broker never awaits: a networked broker will.
+        """Raises :class:`ticker.broker.BrokerUnavailable` when the broker cannot be reached
+        (nothing is published) and :class:`KeyError` for a channel there is no such."""
         started = time.perf_counter()
-        msg, _count = self.hub.publish(channel, data)
+        msg = await self.broker.publish(channel, data)
         self.metrics.publish_latency.observe(time.perf_counter() - started)
         self.metrics.messages_published.labels(channel).inc()
         return msg

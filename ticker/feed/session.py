@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ticker.feed import wire
-from ticker.feed.channels import Hub, Message, Position, Sink
+from ticker.feed.channels import Hub, Message, Position, Recovery, Sink
 from ticker.feed.names import CHANNEL_RE as CHANNEL_RE  # re-exported: older importers
 from ticker.feed.names import is_private
 
@@ -44,6 +44,9 @@ class Reply:
     refused: list[tuple[str, str]] = field(default_factory=list)
     # where each channel subscribed by this reply stands (the replay follows in ``out``)
     positions: dict[str, Position] = field(default_factory=dict)
+    # channels subscribed by this reply whose replay the broker's history must give, with the
+    # position asked for and what this node's history said (see ticker.feed.resume)
+    deferred: dict[str, tuple[Position, Recovery]] = field(default_factory=dict)
     allow_error: Callable[[], bool] = field(default=_always, repr=False)  # the per-second cap
     shown: int = 0  # error frames sent
 
@@ -218,6 +221,9 @@ class Session:
                 continue
             self.channels.add(name)
             rec = self.hub.subscribe(name, self.sink, pos)
+            if pos is not None and not rec.recovered and self.hub.remote_history:
+                reply.deferred[name] = (pos, rec)
+                continue
             reply.positions[name] = Position(rec.head.epoch, rec.offset)
             reply.out.append(wire.subscribed(name, rec.head.epoch, rec.offset, rec.recovered))
             reply.out.extend(rec.messages)

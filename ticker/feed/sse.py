@@ -30,6 +30,7 @@ from aiohttp import web
 
 from ticker import appkeys
 from ticker.errors import ApiError
+from ticker.feed import resume
 from ticker.feed.channels import Hub, Position
 from ticker.feed.connections import SseConnection
 from ticker.feed.names import is_private
@@ -99,7 +100,7 @@ async def sse_handler(request: web.Request) -> web.StreamResponse:
     # Subscribing and queueing the replay are one step: whatever is published while the
     # headers go out waits behind it in the connection (see SseConnection).
     reply = session.dispatch(frame)
-    if reply.refused and not reply.positions:
+    if reply.refused and not reply.positions and not reply.deferred:
         # Nothing to stream. A 4xx also stops EventSource from retrying in vain.
         conn.close()
         code, message = reply.refused[0]
@@ -115,6 +116,11 @@ async def sse_handler(request: web.Request) -> web.StreamResponse:
     metrics.connections.labels("sse").inc()
     try:
         conn.send_reply(reply)
+        if reply.deferred:
+            # No await since the subscribe: nothing delivered can slip past the replay.
+            conn.hold()
+            out, stands = await resume.replay(reply.deferred, app[appkeys.broker].history)
+            conn.release(out, stands)
         resp = web.StreamResponse(headers={
             "Content-Type": "text/event-stream; charset=utf-8",
             "Cache-Control": "no-cache, no-transform",

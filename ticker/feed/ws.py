@@ -21,7 +21,7 @@ from aiohttp import WSMsgType, web
 
 from ticker import appkeys
 from ticker.errors import ApiError
-from ticker.feed import wire
+from ticker.feed import resume, wire
 from ticker.feed.connections import Connections, WsConnection
 from ticker.feed.session import Reply, Session, wall_ms
 from ticker.web.auth import may_read_console
@@ -74,9 +74,14 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
                 metrics.protocol_errors.labels(str(ws.close_code or "error")).inc()
                 break
             reply = _answer(session, msg.type, msg.data)
+            if reply.deferred:
+                conn.hold()  # before any await: nothing delivered can slip past the replay
             if reply.close is None and msg.type == WSMsgType.PING:
                 await ws.pong(msg.data)
             conn.send_reply(reply)
+            if reply.deferred:
+                out, stands = await resume.replay(reply.deferred, app[appkeys.broker].history)
+                conn.release(out, stands)
             for code in reply.errors:
                 metrics.protocol_errors.labels(code).inc()
             if reply.close is not None:

@@ -42,6 +42,7 @@ async def publish_message(request: web.Request) -> web.Response:
         body = publish_body(name, raw)
     except pydantic.ValidationError as exc:
         raise from_validation(exc, "invalid_message", model=PublishBody) from None
+    # A broker that cannot be reached raises BrokerUnavailable: 503 (ticker.errors).
     msg = await request.app[appkeys.publisher].publish(
         name, body.data.model_dump(exclude_unset=True))
     answer = schemas.Published(channel=name, epoch=msg.epoch, offset=msg.offset)
@@ -69,7 +70,8 @@ OPERATIONS = (
                           "takes a title, or `{\"clear\": true}` to hide the banner.",
               auth=True, ok=201, body=PublishBody, answer=schemas.Published,
               params=(("path", schemas.ChannelPath),), tags=("channels",),
-              errors=("invalid_message", "invalid_channel", "unknown_channel")),
+              errors=("invalid_message", "invalid_channel", "unknown_channel",
+                      "unavailable")),
     Operation("GET", "/api/channels/{channel}/messages", "Recent messages of a channel",
               answer=schemas.History, tags=("channels",),
               params=(("path", schemas.ChannelPath), ("query", schemas.HistoryQuery)),

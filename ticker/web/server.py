@@ -129,7 +129,13 @@ async def _serve(app: web.Application, sockets: list[socket.socket], started: Ca
                  backlog: int, **runner_args: Any) -> None:
     runner = AppRunner(app, handle_signals=True, max_line_size=MAX_LINE_BYTES,
                        max_field_size=MAX_FIELD_BYTES, **runner_args)
-    await runner.setup()
+    try:
+        await runner.setup()
+    except BaseException:
+        # A part failed to start (the broker unreachable): close those that did start, or
+        # their threads (the database's) keep the process alive after the one-line error.
+        await runner.cleanup()
+        raise
     try:
         for sock in sockets:
             await web.SockSite(runner, sock, backlog=backlog).start()
