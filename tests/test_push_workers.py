@@ -120,3 +120,72 @@ def test_three_workers_deliver_to_everyone_through_a_kill_with_few_second_copies
     assert second <= WINDOW, second
     assert stats["rejections"] == 0
     assert (status["status"], status["counts"]["accepted"]) == ("done", SUBSCRIBERS)
+
+
+LIVE_SUBSCRIBERS = 600
+
+
+async def console_frames(server: Any, until_done: int, within: float) -> list[dict[str, Any]]:
+    """``console:alerts`` frames as a logged-in console sees them, until alert ``until_done``
+    is reported done."""
+    import aiohttp
+
+    from tests.consolehelpers import login
+
+    session = await login(server, "eve")
+    frames: list[dict[str, Any]] = []
+    async with aiohttp.ClientSession() as http, http.ws_connect(
+            server.ws_url, headers={"Cookie": f"ticker_session={session.cookie}"}) as ws:
+        await ws.send_json({"type": "subscribe", "channels": ["console:alerts"]})
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            msg = await ws.receive(timeout=max(0.1, deadline - time.monotonic()))
+            assert msg.type == aiohttp.WSMsgType.TEXT, f"the console socket ended: {msg}"
+            frame = json.loads(msg.data)
+            assert frame["type"] != "error", frame
+            if frame["type"] == "message":
+                frames.append(frame["data"])
+                if frame["data"]["id"] == until_done and frame["data"]["status"] == "done":
+                    return frames
+    raise AssertionError(f"no 'done' frame within {within} s: {frames[-3:]}")
+
+
+async def test_a_workers_live_counts_reach_the_console_of_a_server_that_sends_nothing(
+        tmp_path: Path, pg_url: str, redis_url: str) -> None:
+    from tests.consolehelpers import add_user
+    from tests.support import ServerProcess
+
+    key_id, key = await vapid_key(pg_url)
+    standin = await asyncio.to_thread(StandInProcess, key, tmp_path / "subs.jsonl",
+                                      count=LIVE_SUBSCRIBERS)
+    # Production mode without a VAPID subject: this server's push is off, so every push
+    # and every count of the alert comes from the worker, through Redis.
+    server = ServerProcess(tmp_path / "node", env={
+        "TICKER_DATABASE_URL": pg_url, "TICKER_BROKER_URL": redis_url,
+        "TICKER_MODE": "production", "TICKER_LOG_LEVEL": "WARNING"})
+    add_user(server, "eve", "editor")
+    worker: subprocess.Popen[str] | None = None
+    try:
+        await asyncio.to_thread(server.start)
+        subs = [json.loads(line) for line in
+                (tmp_path / "subs.jsonl").read_text().splitlines()]
+        await seed(pg_url, subs, key_id)
+        alert_id = await create_alert(pg_url)
+        watching = asyncio.create_task(console_frames(server, alert_id, within=120))
+        await asyncio.sleep(0.5)  # the console is subscribed before the worker starts
+        env = worker_env(tmp_path, pg_url, standin.origin)
+        env["TICKER_BROKER_URL"] = redis_url
+        worker = await asyncio.to_thread(start_worker, env, tmp_path / "worker.log")
+        frames = await asyncio.wait_for(watching, 150)
+    finally:
+        if worker is not None:
+            worker.kill()
+            worker.wait(10)
+            if worker.stdout is not None:
+                worker.stdout.close()
+        await asyncio.to_thread(server.stop)
+        standin.stop()
+    last = frames[-1]
+    assert (last["counts"]["accepted"], last["remaining"]) == (LIVE_SUBSCRIBERS, 0), last
+    accepted = [f["counts"]["accepted"] for f in frames if f["id"] == alert_id]
+    assert accepted == sorted(accepted)  # counts only grow, in order

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import logging
 import signal
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -23,16 +25,22 @@ from subscribers.delivery.engine import SystemClock
 from subscribers.delivery.node import delivering
 from subscribers.metrics import PushMetrics
 from subscribers.migrations import WITH_PLATFORM
+from subscribers.progress import CHANNEL
 from subscribers.pushclient.endpoints import AllowList
 from subscribers.settings import PushSettings
 from subscribers.setup import vapid_subject
+from ticker.broker import Broker, BrokerUnavailable, BrokerUnreachable, open_broker
 from ticker.cli.errors import CliError
+from ticker.feed.channels import Hub
 from ticker.logs import setup_logging
+from ticker.metrics import Metrics
 from ticker.settings import Settings
 from ticker.storage import open_database
 from ticker.storage.database import place
 
 STATUS_SECONDS = 2.0  # an alert's status line at most this often (and once when it ends)
+
+log = logging.getLogger("ticker.push")
 
 
 def register(sub: Any) -> None:
@@ -65,6 +73,52 @@ class StatusLines:
         print(status_line(body), flush=True)
 
 
+class LiveCounts:
+    """The status lines, and with a ``redis://`` broker the alert's status object on
+    ``console:alerts`` too, so editors watching the console see the counts of batches a
+    worker sends (and the final state when a worker finishes an alert)."""
+
+    def __init__(self, broker: Broker | None) -> None:
+        self.lines = StatusLines()
+        self.broker = broker
+        self.failing = False
+
+    async def __call__(self, channel: str, body: Mapping[str, Any]) -> None:
+        await self.lines(channel, body)
+        if self.broker is None:
+            return
+        try:
+            await self.broker.publish(channel, body)
+        except BrokerUnavailable as exc:
+            if not self.failing:  # once per outage, not once per batch
+                log.warning("live counts not published: %s", exc)
+            self.failing = True
+        else:
+            self.failing = False
+
+
+@contextlib.asynccontextmanager
+async def feed_broker(settings: Settings, db: Any) -> AsyncIterator[Broker | None]:
+    """The feed broker when it spans processes (``redis://``); None for ``memory://``,
+    whose console channel lives inside one ``ticker serve``."""
+    url = settings.storage.broker_url
+    if url.startswith("memory://"):
+        yield None
+        return
+    hub = Hub([CHANNEL], max_size=settings.feed.history_size,
+              max_age=settings.feed.history_seconds, clock=time.time)
+    broker = open_broker(url, hub, Metrics(), history_size=settings.feed.history_size,
+                         history_seconds=settings.feed.history_seconds)
+    try:
+        await broker.start(db)
+    except BrokerUnreachable as exc:
+        raise CliError(str(exc)) from None
+    try:
+        yield broker
+    finally:
+        await broker.close()
+
+
 async def work(settings: Settings, subject: str) -> None:
     config = settings.part(PushSettings)
     url = settings.storage.database_url_resolved
@@ -75,9 +129,10 @@ async def work(settings: Settings, subject: str) -> None:
         loop.add_signal_handler(sig, stop.set)
     try:
         exact = frozenset(h for h, _ in AllowList.parse(config.push_allowed_hosts).http_exact)
-        async with delivering(db, config, subject, SystemClock(),
-                              PushMetrics(CollectorRegistry()), StatusLines(),
-                              exact, settings.storage.broker_url) as running:
+        async with feed_broker(settings, db) as broker, \
+                delivering(db, config, subject, SystemClock(),
+                           PushMetrics(CollectorRegistry()), LiveCounts(broker),
+                           exact, settings.storage.broker_url) as running:
             print(f"worker {running.engine.owner} delivering from {place(url)}", flush=True)
             await stop.wait()
             print(f"worker {running.engine.owner} stopping", flush=True)
