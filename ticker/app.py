@@ -81,17 +81,19 @@ async def _http_client_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[appkeys.settings]
     publisher = app[appkeys.publisher]
-    # The clock ticks on every node; feeds and sources run on the leader's scheduler,
-    # paused on every other node (see ticker.cluster.leader).
+    # Feeds and sources run on the leader's scheduler, paused on every other node (see
+    # ticker.cluster.leader). The clock ticks on every node of its own broker; over a
+    # shared broker (redis://) only the leader ticks, or every client would get one tick a
+    # minute from each node.
+    shared = not settings.storage.broker_url.startswith("memory://")
     clock = AsyncIOScheduler(timezone="UTC")
     scheduler = AsyncIOScheduler(timezone="UTC")
     app[appkeys.scheduler] = scheduler
     label = settings.server.clock_zone_label
-    # The current time first, so the clock channel has a value from the start.
-    await tick_clock(publisher, settings.server.timezone, label)
-    clock.add_job(tick_clock, CronTrigger(second=0, timezone="UTC"),
-                  args=(publisher, settings.server.timezone, label), id="clock",
-                  misfire_grace_time=30, coalesce=True, max_instances=1)
+    (scheduler if shared else clock).add_job(
+        tick_clock, CronTrigger(second=0, timezone="UTC"),
+        args=(publisher, settings.server.timezone, label), id="clock",
+        misfire_grace_time=30, coalesce=True, max_instances=1)
     clock.start()
     scheduler.start(paused=True)
     leader = Leader(choose_lock(settings.storage.database_url_resolved,
@@ -99,11 +101,15 @@ async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
                     lambda leads: scheduler.resume() if leads else scheduler.pause())
     app[appkeys.leader] = leader
     await leader.start()
+    if not shared or leader.leading:
+        # The current time first, so the clock channel has a value from the start (over a
+        # shared broker the other nodes hand out the leader's latest value).
+        await tick_clock(publisher, settings.server.timezone, label)
     if settings.sources:
         from ticker.sources.poller import schedule_sources
 
         await schedule_sources(app, scheduler, poll_now=leader.leading)
-    if sample.enabled(settings):
+    if sample.enabled(settings) and (not shared or leader.leading):
         # Once: the sample never changes and is never fetched (see ticker.sources.sample).
         await publisher.publish(f"data:{sample.NAME}", sample.payload())
     yield
