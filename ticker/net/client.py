@@ -37,6 +37,29 @@ class Refused(Exception):
     """The URL may not be fetched: a private address, a bad scheme, too many redirects."""
 
 
+class TooLarge(Exception):
+    """A document over the caller's byte cap (the message says by which measure)."""
+
+
+CHUNK_BYTES = 64 * 1024
+
+
+async def read_capped(resp: aiohttp.ClientResponse, max_bytes: int) -> bytes:
+    """The body, refused (:class:`TooLarge`) as soon as it is over ``max_bytes``: by its
+    Content-Length up front, else while it arrives (the header may be absent, chunked, or
+    describe the compressed size), never buffering past the cap."""
+    if resp.content_length is not None and resp.content_length > max_bytes:
+        raise TooLarge(f"Content-Length {resp.content_length} is over {max_bytes} bytes")
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_chunked(CHUNK_BYTES):
+        size += len(chunk)
+        if size > max_bytes:
+            raise TooLarge(f"body is over {max_bytes} bytes")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
 class PrivateAddress(OSError):
     """Raised by the resolver (an OSError is what aiohttp expects of one)."""
 

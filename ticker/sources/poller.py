@@ -20,7 +20,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from ticker import appkeys
 from ticker.feed.publisher import Publisher
 from ticker.metrics import Metrics
-from ticker.net.client import PublicClient, Refused
+from ticker.net.client import PublicClient, Refused, TooLarge, read_capped
 from ticker.settings import SourceSettings
 from ticker.sources.parse import (
     MalformedDocument,
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ticker.sources")
 
-CHUNK_BYTES = 64 * 1024
 
 
 class FetchError(Exception):
@@ -72,10 +71,10 @@ async def fetch(source: SourceSettings, state: SourceState,
                 return None
             if not 200 <= resp.status < 300:
                 raise FetchError("http_status", f"HTTP {resp.status}")
-            if resp.content_length is not None and resp.content_length > source.max_bytes:
-                raise FetchError("too_large", f"Content-Length {resp.content_length} is over "
-                                 f"{source.max_bytes} bytes")
-            body = await _read_limited(resp, source.max_bytes)
+            try:
+                body = await read_capped(resp, source.max_bytes)
+            except TooLarge as exc:
+                raise FetchError("too_large", str(exc)) from None
             return Fetched(body, resp.headers.get("ETag"), resp.headers.get("Last-Modified"))
     except TimeoutError:  # aiohttp's timeouts are ClientErrors too: this must come first
         raise FetchError("timeout", f"no complete answer within {source.timeout:g} s") from None
@@ -84,18 +83,6 @@ async def fetch(source: SourceSettings, state: SourceState,
     except aiohttp.ClientError as exc:
         raise FetchError("network", f"{type(exc).__name__}: {exc}"[:300]) from None
 
-
-async def _read_limited(resp: aiohttp.ClientResponse, max_bytes: int) -> bytes:
-    # Content-Length may be absent (chunked) or describe the compressed size: count what
-    # actually arrives and stop as soon as it is too much.
-    parts: list[bytes] = []
-    size = 0
-    async for chunk in resp.content.iter_chunked(CHUNK_BYTES):
-        size += len(chunk)
-        if size > max_bytes:
-            raise FetchError("too_large", f"body is over {max_bytes} bytes")
-        parts.append(chunk)
-    return b"".join(parts)
 
 
 async def poll_source(source: SourceSettings, state: SourceState,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from ticker.metrics import Metrics
-from ticker.net.client import PublicClient, Refused
+from ticker.net.client import PublicClient, Refused, TooLarge, read_capped
 from ticker.newsroom.feeds.parse import Defaults, MalformedFeed, parse_feed
 from ticker.newsroom.feeds.state import FeedState
 from ticker.newsroom.ingest import Newsroom
@@ -24,7 +24,6 @@ from ticker.settings import NewsFeedSettings
 
 log = logging.getLogger("ticker.feeds")
 
-CHUNK_BYTES = 64 * 1024
 
 
 class FeedError(Exception):
@@ -55,10 +54,10 @@ async def fetch(feed: NewsFeedSettings, state: FeedState, client: PublicClient
                 return None
             if not 200 <= resp.status < 300:
                 raise FeedError("http_status", f"HTTP {resp.status}")
-            if resp.content_length is not None and resp.content_length > feed.max_bytes:
-                raise FeedError("too_large", f"Content-Length {resp.content_length} is over "
-                                f"{feed.max_bytes} bytes")
-            body = await _read_limited(resp, feed.max_bytes)
+            try:
+                body = await read_capped(resp, feed.max_bytes)
+            except TooLarge as exc:
+                raise FeedError("too_large", str(exc)) from None
             keep = ("ETag", "Last-Modified", "Content-Type", "Content-Location",
                     "Content-Language")
             return Document(body, {k.lower(): resp.headers[k] for k in keep if k in resp.headers})
@@ -69,18 +68,6 @@ async def fetch(feed: NewsFeedSettings, state: FeedState, client: PublicClient
     except aiohttp.ClientError as exc:
         raise FeedError("network", f"{type(exc).__name__}: {exc}"[:300]) from None
 
-
-async def _read_limited(resp: aiohttp.ClientResponse, max_bytes: int) -> bytes:
-    # Content-Length may be absent (chunked) or describe the compressed size: count what
-    # actually arrives and stop as soon as it is too much.
-    parts: list[bytes] = []
-    size = 0
-    async for chunk in resp.content.iter_chunked(CHUNK_BYTES):
-        size += len(chunk)
-        if size > max_bytes:
-            raise FeedError("too_large", f"body is over {max_bytes} bytes")
-        parts.append(chunk)
-    return b"".join(parts)
 
 
 async def poll_feed(feed: NewsFeedSettings, state: FeedState, client: PublicClient,
